@@ -1,0 +1,1 @@
+"""The `dalil` command line: one module per command group, thin over services and engines."""

@@ -1,0 +1,3 @@
+from dalil.cli.main import main
+
+main()

@@ -1,0 +1,72 @@
+"""Shared output conventions of every command.
+
+Data goes to stdout (one JSON document with ``--json``, a Rich table otherwise);
+messages, warnings and progress bars go to stderr so that ``--json`` output can be piped.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+out = Console()
+err = Console(stderr=True)
+
+
+def print_json(document: Any) -> None:
+    """Print one JSON document on stdout."""
+    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def error(message: str) -> None:
+    """Report an error on stderr and carry on (the caller decides the exit code)."""
+    # soft_wrap: a long message naming a file stays on one line for scripts that grep it;
+    # escape: a name with [brackets] is printed as is, not read as Rich markup.
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True,
+              soft_wrap=True)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Report an error on stderr and leave with a non-zero exit code."""
+    error(message)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def byte_progress(description: str, total: int | None, *, quiet: bool = False) -> Iterator[Any]:
+    """A Rich progress bar on stderr counting bytes; yields ``advance_to(done_bytes)``."""
+    if quiet or not err.is_terminal:
+        yield lambda done, total=None: None
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err, transient=True) as progress:
+        task = progress.add_task(description, total=total)
+
+        def advance_to(done: int, new_total: int | None = None) -> None:
+            if new_total is not None:
+                progress.update(task, total=new_total)
+            progress.update(task, completed=done)
+
+        yield advance_to

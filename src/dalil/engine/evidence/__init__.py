@@ -1,0 +1,1 @@
+"""Evidence handling: hashing, acquisition, blob store, custody ledger, seals, exports."""

@@ -1,0 +1,83 @@
+"""Fixtures of the web tests: an academy, a user per role, a case, and a foreign case."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from dalil.app.accounts.models import Institution, Role, User
+from dalil.app.cases import services
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def academy(db) -> Institution:
+    return Institution.objects.create(name="Academy of the MIA, Almaty", country="KZ")
+
+
+@pytest.fixture
+def other_institution(db) -> Institution:
+    return Institution.objects.create(name="Police unit, Bishkek", country="KG", kind="police")
+
+
+def make_user(username: str, role: str, institution: Institution | None) -> User:
+    return User.objects.create_user(username=username, password=PASSWORD, role=role,
+                                    institution=institution, first_name=username.title())
+
+
+@pytest.fixture
+def examiner(academy) -> User:
+    return make_user("examiner", Role.EXAMINER, academy)
+
+
+@pytest.fixture
+def prosecutor(academy) -> User:
+    return make_user("prosecutor", Role.PROSECUTOR, academy)
+
+
+@pytest.fixture
+def coordinator(academy) -> User:
+    return make_user("coordinator", Role.COORDINATOR, academy)
+
+
+@pytest.fixture
+def outsider(other_institution) -> User:
+    return make_user("outsider", Role.EXAMINER, other_institution)
+
+
+@pytest.fixture
+def case(examiner):
+    case = services.create_case(number="KZ-2026-007", title="Phishing ring", actor="examiner",
+                                user=examiner, authority_type="warrant",
+                                authority_identifier="W-77", jurisdiction="KZ")
+    services.add_exhibit(case, number="E1", actor="examiner", type="storage",
+                         description="USB stick", content=io.BytesIO(b"usb bytes" * 1000),
+                         content_name="usb.bin", seized_by="Sgt. Amanov",
+                         seized_where="Almaty", seal_number="S-1", power_state="off")
+    return case
+
+
+@pytest.fixture
+def foreign_case(outsider):
+    return services.create_case(number="KG-2026-001", title="Another unit's case",
+                                actor="outsider", user=outsider)
+
+
+@pytest.fixture
+def as_examiner(client, examiner):
+    client.force_login(examiner)
+    return client
+
+
+@pytest.fixture
+def as_prosecutor(client, prosecutor):
+    client.force_login(prosecutor)
+    return client
+
+
+@pytest.fixture
+def as_coordinator(client, coordinator):
+    client.force_login(coordinator)
+    return client
