@@ -1,0 +1,118 @@
+"""File-system layer: open the file system of one volume through The Sleuth Kit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytsk3
+
+from dalil.engine.forensics.image import Image, ImageError, TskImage
+from dalil.engine.forensics.volume import Volume, file_system_volumes
+
+
+class FileSystemError(Exception):
+    """No readable file system; the message names the image, the volume and the offset."""
+
+
+_FS_NAMES = {
+    int(pytsk3.TSK_FS_TYPE_NTFS): "ntfs",
+    int(pytsk3.TSK_FS_TYPE_FAT12): "fat12",
+    int(pytsk3.TSK_FS_TYPE_FAT16): "fat16",
+    int(pytsk3.TSK_FS_TYPE_FAT32): "fat32",
+    int(pytsk3.TSK_FS_TYPE_EXFAT): "exfat",
+    int(pytsk3.TSK_FS_TYPE_EXT2): "ext2",
+    int(pytsk3.TSK_FS_TYPE_EXT3): "ext3",
+    int(pytsk3.TSK_FS_TYPE_EXT4): "ext4",
+    int(pytsk3.TSK_FS_TYPE_HFS): "hfs",
+    int(pytsk3.TSK_FS_TYPE_ISO9660): "iso9660",
+    int(pytsk3.TSK_FS_TYPE_FFS1): "ufs1",
+    int(pytsk3.TSK_FS_TYPE_FFS1B): "ufs1b",
+    int(pytsk3.TSK_FS_TYPE_FFS2): "ufs2",
+    int(pytsk3.TSK_FS_TYPE_APFS): "apfs",
+    int(pytsk3.TSK_FS_TYPE_YAFFS2): "yaffs2",
+}
+
+
+@dataclass
+class FileSystem:
+    """An opened file system: the TSK handle plus where it lives."""
+
+    image: Image
+    volume: Volume
+    tsk: Any  # pytsk3.FS_Info
+    kind: str
+    block_size: int
+    root_inode: int
+    first_inode: int
+    last_inode: int
+
+    @property
+    def offset(self) -> int:
+        return self.volume.offset
+
+    @property
+    def is_ntfs(self) -> bool:
+        return self.kind == "ntfs"
+
+    def where(self) -> str:
+        """``image, volume N at offset X`` for messages."""
+        return describe(self.image, self.volume)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.kind,
+            "offset": self.offset,
+            "block_size": self.block_size,
+            "root_inode": self.root_inode,
+            "first_inode": self.first_inode,
+            "last_inode": self.last_inode,
+        }
+
+
+def describe(image: Image, volume: Volume) -> str:
+    if volume.table == "none":
+        return f"{image.path}, whole media (offset 0)"
+    return (f"{image.path}, volume {volume.index} at offset {volume.offset} "
+            f"(sector {volume.start_sector})")
+
+
+def open_file_system(image: Image, volume: Volume,
+                     tsk_image: TskImage | None = None) -> FileSystem:
+    """Open the file system of ``volume``, or raise :class:`FileSystemError` naming it."""
+    tsk_image = tsk_image or TskImage(image)
+    if volume.offset >= image.size:
+        raise FileSystemError(f"{describe(image, volume)}: the volume starts past the end of "
+                              f"the image ({image.size} bytes): truncated image?")
+    try:
+        fs = pytsk3.FS_Info(tsk_image, offset=volume.offset)
+    except (OSError, ImageError) as exc:
+        detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unreadable"
+        hint = ""
+        if volume.offset + volume.size > image.size and volume.table != "none":
+            hint = f" (the image is {image.size} bytes, shorter than the volume: truncated?)"
+        raise FileSystemError(
+            f"{describe(image, volume)}: no readable file system: {detail}{hint}"
+        ) from exc
+    info = fs.info
+    kind = _FS_NAMES.get(int(info.ftype), f"type-{int(info.ftype)}")
+    return FileSystem(image, volume, fs, kind, int(info.block_size), int(info.root_inum),
+                      int(info.first_inum), int(info.last_inum))
+
+
+def select_volume(image: Image, index: int | None,
+                  tsk_image: TskImage | None = None) -> Volume:
+    """The volume numbered ``index`` (``mmls`` slot), or the only one if ``index`` is None."""
+    volumes = file_system_volumes(image, tsk_image)
+    if index is None:
+        if len(volumes) == 1:
+            return volumes[0]
+        choices = ", ".join(f"{v.index} at offset {v.offset}" for v in volumes)
+        raise FileSystemError(
+            f"{image.path}: {len(volumes)} volumes ({choices}): choose one with --volume N"
+        )
+    for volume in volumes:
+        if volume.index == index:
+            return volume
+    choices = ", ".join(str(v.index) for v in volumes) or "none"
+    raise FileSystemError(f"{image.path}: no volume {index} (volumes: {choices})")

@@ -1,0 +1,313 @@
+"""Walk every name of a file system, allocated and deleted, like ``fls -r -p``.
+
+The walk is iterative (a stack of directory iterators, never recursion), keeps only the
+current chain of directories in memory, refuses to enter a directory already on that
+chain (a loop), and reports a damaged directory through ``on_problem`` and goes on.
+Order, paths and NTFS streams follow The Sleuth Kit's ``fls`` so that both can be diffed.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytsk3
+
+from dalil.engine.forensics.filesystem import FileSystem
+
+# The letters TSK prints for name and metadata types, indexed by the enum value.
+NAME_TYPE_LETTERS = ("-", "p", "c", "d", "b", "r", "l", "h", "s", "w", "v", "V")
+META_TYPE_LETTERS = ("-", "r", "d", "p", "c", "b", "l", "s", "h", "w", "v", "V")
+_META_TYPE_WORDS = ("unknown", "file", "directory", "fifo", "char-device", "block-device",
+                    "symlink", "shadow", "socket", "whiteout", "virtual", "virtual-directory")
+_NAME_TYPE_WORDS = ("unknown", "fifo", "char-device", "directory", "block-device", "file",
+                    "symlink", "socket", "shadow", "whiteout", "virtual", "virtual-directory")
+
+_NAME_ALLOC = int(pytsk3.TSK_FS_NAME_FLAG_ALLOC)
+_NAME_UNALLOC = int(pytsk3.TSK_FS_NAME_FLAG_UNALLOC)
+_META_ALLOC = int(pytsk3.TSK_FS_META_FLAG_ALLOC)
+_META_UNALLOC = int(pytsk3.TSK_FS_META_FLAG_UNALLOC)
+_META_DIR = int(pytsk3.TSK_FS_META_TYPE_DIR)
+_META_VIRT_DIR = int(pytsk3.TSK_FS_META_TYPE_VIRT_DIR)
+_NAME_DIR = int(pytsk3.TSK_FS_NAME_TYPE_DIR)
+_NAME_UNDEF = int(pytsk3.TSK_FS_NAME_TYPE_UNDEF)
+_NAME_VIRT_DIR = int(pytsk3.TSK_FS_NAME_TYPE_VIRT_DIR)
+ATTR_NTFS_FNAME = int(pytsk3.TSK_FS_ATTR_TYPE_NTFS_FNAME)
+ATTR_NTFS_DATA = int(pytsk3.TSK_FS_ATTR_TYPE_NTFS_DATA)
+ATTR_NTFS_IDXROOT = int(pytsk3.TSK_FS_ATTR_TYPE_NTFS_IDXROOT)
+MAX_DEPTH = 128  # as TSK's directory walk
+_FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
+
+
+def sanitize(raw: bytes) -> str:
+    """A name as ``fls`` prints it: control bytes become ``^``; invalid UTF-8 is replaced."""
+    return bytes(0x5E if b < 0x20 else b for b in raw).decode("utf-8", "replace")
+
+
+def _time(seconds: int, nano: int) -> datetime | None:
+    if not seconds and not nano:
+        return None
+    return datetime.fromtimestamp(seconds, UTC) + timedelta(microseconds=nano // 1000)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One name in a file system (and, on NTFS, one of its data streams)."""
+
+    inode: int
+    path: str  # as ``fls -p`` prints it: no leading slash, ``dir/name[:stream]``
+    name: str
+    type: str  # file, directory, symlink, ... (from the metadata, else from the name)
+    size: int
+    deleted: bool  # the name is unallocated (``*`` in fls)
+    mtime: datetime | None
+    atime: datetime | None
+    ctime: datetime | None
+    crtime: datetime | None
+    name_allocated: bool
+    meta_allocated: bool | None  # None: no metadata (the name points nowhere usable)
+    fs_offset: int
+    name_type: str = "-"  # fls letters
+    meta_type: str | None = None
+    mode: int = 0
+    uid: int = 0
+    gid: int = 0
+    link: str | None = None
+    attr_type: int | None = None  # NTFS attribute type and id (fls ``4-128-4``)
+    attr_id: int | None = None
+    stream: str | None = None  # NTFS alternate data stream name
+    short_name: str | None = None
+    raw_name: bytes = b""
+    parent: str = ""  # the directory's path, same form as ``path``
+    times_from_file_name: bool = False  # NTFS $FILE_NAME times (bodyfile only)
+    epoch_times: tuple[int, int, int, int] = field(default=(0, 0, 0, 0))  # a, m, c, cr
+
+    @property
+    def address(self) -> str:
+        """The address as ``fls`` prints it: ``13`` or, on NTFS, ``4-128-4``."""
+        if self.attr_type is None:
+            return str(self.inode)
+        return f"{self.inode}-{self.attr_type}-{self.attr_id}"
+
+    @property
+    def reallocated(self) -> bool:
+        return self.deleted and bool(self.meta_allocated)
+
+    @property
+    def is_dir(self) -> bool:
+        return self.type in ("directory", "virtual-directory") and self.stream is None
+
+    def to_dict(self) -> dict[str, Any]:
+        def iso(value: datetime | None) -> str | None:
+            return value.isoformat().replace("+00:00", "Z") if value else None
+
+        return {
+            "inode": self.inode,
+            "address": self.address,
+            "path": self.path,
+            "type": self.type,
+            "size": self.size,
+            "deleted": self.deleted,
+            "mtime": iso(self.mtime),
+            "atime": iso(self.atime),
+            "ctime": iso(self.ctime),
+            "crtime": iso(self.crtime),
+            "name_allocated": self.name_allocated,
+            "meta_allocated": self.meta_allocated,
+            "fs_offset": self.fs_offset,
+        }
+
+
+@dataclass(frozen=True)
+class WalkProblem:
+    """A directory the walk could not read (it went on without it)."""
+
+    path: str
+    inode: int
+    message: str
+
+
+def _letter(table: tuple[str, ...], value: int) -> str:
+    return table[value] if 0 <= value < len(table) else "-"
+
+
+def _filetimes(data: bytes) -> tuple[int, int, int, int] | None:
+    """$FILE_NAME times as (atime, mtime, ctime, crtime) in Unix seconds."""
+    if len(data) < 40:
+        return None
+    crtime, mtime, ctime, atime = struct.unpack_from("<4Q", data, 8)
+
+    def unix(value: int) -> int:
+        return max(0, (value - 116444736000000000) // 10_000_000) if value else 0
+
+    return unix(atime), unix(mtime), unix(ctime), unix(crtime)
+
+
+def _entries_of(fs: FileSystem, tsk_file: Any, parent: str,
+                file_name_times: bool) -> Iterator[Entry]:
+    """The entries ``fls`` prints for one name (several on NTFS: one per stream)."""
+    name = tsk_file.info.name
+    meta = tsk_file.info.meta
+    if meta is None and int(name.meta_addr):
+        # Orphan files come with their metadata unloaded: load it as fls does.
+        try:
+            tsk_file = fs.tsk.open_meta(inode=int(name.meta_addr))
+            meta = tsk_file.info.meta
+        except OSError:
+            meta = None
+    raw = bytes(name.name)
+    short = bytes(name.shrt_name or b"")
+    name_flags = int(name.flags)
+    name_type = int(name.type)
+    base: dict[str, Any] = {
+        "inode": int(name.meta_addr),
+        "name": sanitize(raw),
+        "deleted": bool(name_flags & _NAME_UNALLOC),
+        "name_allocated": bool(name_flags & _NAME_ALLOC),
+        "fs_offset": fs.offset,
+        "name_type": _letter(NAME_TYPE_LETTERS, name_type),
+        "short_name": sanitize(short) if short else None,
+        "raw_name": raw,
+        "parent": parent,
+    }
+    path = f"{parent}{base['name']}"
+    if meta is None:
+        yield Entry(path=path, type=_letter(_NAME_TYPE_WORDS, name_type), size=0,
+                    mtime=None, atime=None, ctime=None, crtime=None, meta_allocated=None,
+                    **base)
+        return
+    meta_type = int(meta.type)
+    epoch = (int(meta.atime), int(meta.mtime), int(meta.ctime), int(meta.crtime))
+    base.update(
+        type=_letter(_META_TYPE_WORDS, meta_type),
+        mtime=_time(int(meta.mtime), int(meta.mtime_nano)),
+        atime=_time(int(meta.atime), int(meta.atime_nano)),
+        ctime=_time(int(meta.ctime), int(meta.ctime_nano)),
+        crtime=_time(int(meta.crtime), int(meta.crtime_nano)),
+        meta_allocated=bool(int(meta.flags) & _META_ALLOC),
+        meta_type=_letter(META_TYPE_LETTERS, meta_type),
+        mode=int(meta.mode),
+        uid=int(meta.uid),
+        gid=int(meta.gid),
+        link=sanitize(bytes(meta.link)) if meta.link else None,
+        epoch_times=epoch,
+    )
+    if not fs.is_ntfs:
+        yield Entry(path=path, size=int(meta.size), **base)
+        return
+    printed = False
+    attributes = [(int(a.info.type), int(a.info.id), a.info.name, int(a.info.size))
+                  for a in tsk_file]
+    fname_id: int | None = None
+    last_fname = [a for a in attributes if a[0] == ATTR_NTFS_FNAME][-1:]
+    if last_fname:
+        fname_id = last_fname[0][1]
+    for attr_type, attr_id, attr_name, attr_size in attributes:
+        stream = sanitize(bytes(attr_name)) if attr_name else None
+        if attr_type == ATTR_NTFS_DATA:
+            printed = True
+            suffix = f":{stream}" if stream and stream != "$Data" else ""
+            is_dir_stream = meta_type == _META_DIR
+            fields = dict(base)
+            if is_dir_stream:
+                fields["type"] = "file"
+                fields["meta_type"] = "r"
+            yield Entry(path=path + suffix, size=attr_size, attr_type=attr_type,
+                        attr_id=attr_id, stream=stream if suffix else None, **fields)
+        elif attr_type == ATTR_NTFS_IDXROOT:
+            printed = True
+            suffix = f":{stream}" if stream and stream != "$I30" else ""
+            yield Entry(path=path + suffix, size=attr_size, attr_type=attr_type,
+                        attr_id=attr_id, stream=stream if suffix else None, **base)
+        elif attr_type == ATTR_NTFS_FNAME and attr_id == fname_id and file_name_times:
+            try:
+                content = tsk_file.read_random(0, attr_size, attr_type, attr_id)
+            except OSError:
+                continue
+            times = _filetimes(bytes(content))
+            if times is None:
+                continue
+            fields = dict(base)
+            fields["epoch_times"] = times
+            yield Entry(path=path, size=attr_size, attr_type=attr_type, attr_id=attr_id,
+                        times_from_file_name=True, **fields)
+    if not printed:
+        yield Entry(path=path, size=int(meta.size), **base)
+
+
+def _recurse_into(tsk_file: Any) -> bool:
+    """TSK's rule: a directory whose name is allocated, or both name and inode deleted."""
+    name, meta = tsk_file.info.name, tsk_file.info.meta
+    if meta is None:
+        return False
+    meta_type, name_type = int(meta.type), int(name.type)
+    if meta_type == _META_VIRT_DIR and name_type == _NAME_VIRT_DIR:
+        return True
+    if meta_type != _META_DIR or name_type not in (_NAME_DIR, _NAME_UNDEF):
+        return False
+    name_flags, meta_flags = int(name.flags), int(meta.flags)
+    return bool(name_flags & _NAME_ALLOC) or bool(
+        name_flags & _NAME_UNALLOC and meta_flags & _META_UNALLOC
+    )
+
+
+def walk(
+    fs: FileSystem,
+    *,
+    recursive: bool = True,
+    start_inode: int | None = None,
+    file_name_times: bool = False,
+    on_problem: Callable[[WalkProblem], None] | None = None,
+) -> Iterator[Entry]:
+    """Yield every entry under the root (or ``start_inode``) in ``fls`` order.
+
+    ``file_name_times`` adds NTFS ``$FILE_NAME`` pseudo-entries (for the bodyfile).
+    """
+    root = fs.root_inode if start_inode is None else start_inode
+
+    def report(path: str, inode: int, exc: Exception) -> None:
+        if on_problem is not None:
+            message = str(exc).strip().splitlines()[-1] if str(exc).strip() else repr(exc)
+            on_problem(WalkProblem(path or "/", inode, f"{fs.where()}: {message}"))
+
+    try:
+        top = fs.tsk.open_dir(inode=root)
+    except OSError as exc:
+        report("", root, exc)
+        return
+    # Each frame: the directory's iterator, its path prefix, its inode.
+    stack: list[tuple[Iterator[Any], str, int]] = [(iter(top), "", root)]
+    chain = {root}
+    while stack:
+        iterator, prefix, dir_inode = stack[-1]
+        try:
+            tsk_file = next(iterator)
+        except StopIteration:
+            stack.pop()
+            chain.discard(dir_inode)
+            continue
+        except OSError as exc:
+            report(prefix.rstrip("/"), dir_inode, exc)
+            stack.pop()
+            chain.discard(dir_inode)
+            continue
+        raw = bytes(tsk_file.info.name.name)
+        if raw in (b".", b".."):
+            continue
+        yield from _entries_of(fs, tsk_file, prefix, file_name_times)
+        if not recursive or len(stack) >= MAX_DEPTH or not _recurse_into(tsk_file):
+            continue
+        inode = int(tsk_file.info.name.meta_addr)
+        if inode in chain:
+            continue  # a directory loop: already being walked above us
+        child_path = f"{prefix}{sanitize(raw)}/"
+        try:
+            directory = tsk_file.as_directory()
+        except OSError as exc:
+            report(child_path.rstrip("/"), inode, exc)
+            continue
+        stack.append((iter(directory), child_path, inode))
+        chain.add(inode)
