@@ -58,7 +58,7 @@ def dalil_home(tmp_path: Path, settings) -> Path:  # type: ignore[no-untyped-def
     return home
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
     """../shared/data, or a skip saying why (a user's own clone has no ../shared)."""
     if not SHARED_DATA.is_dir():

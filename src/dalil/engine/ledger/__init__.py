@@ -1,0 +1,1 @@
+"""Blockchain ingestion, address clustering and onion services (no Django, no database)."""

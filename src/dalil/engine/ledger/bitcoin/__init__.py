@@ -1,0 +1,1 @@
+"""Bitcoin: blocks and transactions, scripts, addresses."""
