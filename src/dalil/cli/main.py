@@ -34,6 +34,7 @@ def _register() -> None:
     # Each command group lives in its own module and registers itself on `app`.
     from dalil.cli import (  # noqa: F401
         acquire,
+        capture,
         cases,
         chain,
         exchange,

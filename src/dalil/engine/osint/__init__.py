@@ -1,0 +1,1 @@
+"""Online sources: web and onion captures (WARC), entities in captured pages, correlation."""
