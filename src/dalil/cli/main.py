@@ -40,6 +40,7 @@ def _register() -> None:
         exchange,
         forensics,
         hashing,
+        hashsets,
         scan,
         serve,
         train,

@@ -1,0 +1,39 @@
+"""Artifact parsers: one small plugin module per artifact, each yielding typed records.
+
+Importing this package registers every parser in :data:`REGISTRY`. Run them over a file
+system with :func:`parse_file_system`, or over a loose file with :func:`parse_file`.
+"""
+
+from __future__ import annotations
+
+from dalil.engine.forensics.artifacts import android, chrome, exif, firefox, telegram
+from dalil.engine.forensics.artifacts.base import (
+    REGISTRY,
+    ArtifactError,
+    ArtifactInput,
+    ArtifactRecord,
+    Parser,
+    Source,
+    register,
+    run_parser,
+)
+from dalil.engine.forensics.artifacts.runner import parse_file, parse_file_system, select_parsers
+
+__all__ = [
+    "REGISTRY",
+    "ArtifactError",
+    "ArtifactInput",
+    "ArtifactRecord",
+    "Parser",
+    "Source",
+    "android",
+    "chrome",
+    "exif",
+    "firefox",
+    "parse_file",
+    "parse_file_system",
+    "register",
+    "run_parser",
+    "select_parsers",
+    "telegram",
+]

@@ -1,0 +1,233 @@
+"""Per-file hashing of a file system: hashes, content type, extension mismatch, hash-set
+verdict for every regular file, in one read of each file and constant memory.
+
+Small files (most of a disk) are hashed inline, one :mod:`hashlib` object per algorithm:
+starting the :class:`~dalil.engine.evidence.hashing.MultiHasher` threads for a 3 KiB file
+would cost more than the hashing. Files larger than ``THREADED_ABOVE`` go through the
+MultiHasher, whose digests run in parallel threads while the next chunk is read.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from dalil.engine.evidence.hashing import MultiHasher, new_hash, parse_algorithms
+from dalil.engine.forensics.extract import ExtractError, read_content
+from dalil.engine.forensics.filesystem import FileSystem
+from dalil.engine.forensics.filetype import HEAD_SIZE, FileType, identify
+from dalil.engine.forensics.hashsets import (
+    HashEntry,
+    HashMatch,
+    HashSetInfo,
+    HashSetStore,
+    verdict,
+)
+from dalil.engine.forensics.walk import Entry, WalkProblem, walk
+
+DEFAULT_ALGORITHMS = ("md5", "sha1", "sha256")
+THREADED_ABOVE = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """One regular file of a file system, hashed and typed."""
+
+    entry: Entry
+    hashes: dict[str, str]
+    bytes_read: int
+    file_type: FileType
+    mismatch: bool
+    verdict: str | None = None  # known-bad, known-good or None
+    matches: tuple[HashMatch, ...] = ()
+    error: str | None = None  # the content could not be read in full (hashes partial)
+    sets_checked: bool = field(default=False)
+
+    @property
+    def complete(self) -> bool:
+        return self.error is None and self.bytes_read == self.entry.size
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.entry.to_dict(),
+            "hashes": dict(self.hashes),
+            "bytes_read": self.bytes_read,
+            "complete": self.complete,
+            "file_type": self.file_type.label,
+            "mime": self.file_type.mime,
+            "extension_mismatch": self.mismatch,
+            "verdict": self.verdict,
+            "matches": [m.to_dict() for m in self.matches],
+            "error": self.error,
+        }
+
+
+class TskFileStream(io.RawIOBase):
+    """A seekable, read-only stream over one file (or NTFS stream) inside a file system.
+
+    Reads go straight to The Sleuth Kit (``read_random``): nothing is copied out first.
+    """
+
+    def __init__(self, fs: FileSystem, entry: Entry) -> None:
+        super().__init__()
+        try:
+            self._file = fs.tsk.open_meta(inode=entry.inode)
+        except OSError as exc:
+            raise OSError(f"{fs.where()}: {entry.path} (inode {entry.inode}): {exc}") from exc
+        self._entry = entry
+        self._where = fs.where()
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._entry.size}
+        self._position = max(0, base[whence] + offset)
+        return self._position
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        size = min(len(view), self._entry.size - self._position)
+        if size <= 0:
+            return 0
+        entry = self._entry
+        try:
+            if entry.attr_type is not None:
+                data = self._file.read_random(self._position, size, entry.attr_type,
+                                              entry.attr_id)
+            else:
+                data = self._file.read_random(self._position, size)
+        except OSError as exc:
+            raise OSError(f"{self._where}: {entry.path} (inode {entry.inode}): read error at "
+                          f"file offset {self._position}: {exc}") from exc
+        view[:len(data)] = data
+        self._position += len(data)
+        return len(data)
+
+
+def is_regular_file(entry: Entry) -> bool:
+    """A file whose content can be read: regular (or an NTFS data stream), with metadata."""
+    if entry.size == 0 and entry.name.endswith(" (Volume Label Entry)"):
+        return False  # TSK lists a FAT volume label as an empty regular file
+    return (entry.type == "file" and not entry.times_from_file_name
+            and entry.meta_type is not None and not (entry.inode == 0 and entry.deleted))
+
+
+def _hash_content(fs: FileSystem, entry: Entry,
+                  algorithms: tuple[str, ...]) -> tuple[dict[str, str], int, bytes, str | None]:
+    """``(hashes, bytes read, head, error)`` in one pass over the content."""
+    head = b""
+    done = 0
+    error: str | None = None
+    threaded = entry.size > THREADED_ABOVE and len(algorithms) > 1
+    if threaded:
+        hasher = MultiHasher(algorithms)
+        try:
+            try:
+                for chunk in read_content(fs, entry):
+                    if not head:
+                        head = chunk[:HEAD_SIZE]
+                    hasher.update(chunk)  # bytes: hashed while the next chunk is read
+                    done += len(chunk)
+            except ExtractError as exc:
+                error = str(exc)
+            return hasher.hexdigests(), done, head, error
+        finally:
+            hasher.close()
+    digests = [new_hash(name) for name in algorithms]
+    try:
+        for chunk in read_content(fs, entry):
+            if not head:
+                head = chunk[:HEAD_SIZE]
+            for digest in digests:
+                digest.update(chunk)
+            done += len(chunk)
+    except ExtractError as exc:
+        error = str(exc)
+    return ({name: d.hexdigest() for name, d in zip(algorithms, digests, strict=True)},
+            done, head, error)
+
+
+def _opener(fs: FileSystem, entry: Entry) -> Callable[[], io.RawIOBase]:
+    return lambda: TskFileStream(fs, entry)
+
+
+def hash_files(
+    fs: FileSystem,
+    *,
+    algorithms: Iterable[str] = DEFAULT_ALGORITHMS,
+    hash_sets: HashSetStore | None = None,
+    include_deleted: bool = False,
+    on_problem: Callable[[WalkProblem], None] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[FileRecord]:
+    """Yield a :class:`FileRecord` for every regular file (and NTFS data stream) of ``fs``.
+
+    Deleted files are included with ``include_deleted`` (their content may have been
+    overwritten: the hashes are of what is there now). ``progress(bytes_so_far)`` is called
+    after each file. A file whose content cannot be read in full gets ``error`` set and no
+    hash-set verdict; the walk goes on.
+    """
+    names = parse_algorithms(algorithms)
+    total = 0
+    for entry in walk(fs, on_problem=on_problem):
+        if not is_regular_file(entry) or (entry.deleted and not include_deleted):
+            continue
+        hashes, done, head, error = _hash_content(fs, entry, names)
+        total += done
+        file_type = identify(head, open_stream=_opener(fs, entry))
+        matches: tuple[HashMatch, ...] = ()
+        if hash_sets is not None and error is None:
+            matches = tuple(hash_sets.match_hashes(hashes))
+        yield FileRecord(
+            entry=entry, hashes=hashes, bytes_read=done, file_type=file_type,
+            mismatch=file_type.mismatch(entry.name), verdict=verdict(matches),
+            matches=matches, error=error, sets_checked=hash_sets is not None,
+        )
+        if progress is not None:
+            progress(total)
+
+
+def build_hash_set(
+    store: HashSetStore,
+    fs: FileSystem,
+    name: str,
+    known: str = "good",
+    *,
+    algorithms: Iterable[str] = DEFAULT_ALGORITHMS,
+    replace: bool = False,
+    on_problem: Callable[[WalkProblem], None] | None = None,
+    on_file: Callable[[FileRecord], None] | None = None,
+) -> HashSetInfo:
+    """The "master image" workflow: hash every allocated regular file of ``fs`` and store
+    the digests as the set ``name`` (file names are the paths inside the image).
+
+    Files that cannot be read in full are left out (reported through ``on_file`` with
+    their error) rather than stored with a digest of partial content; so are empty files,
+    whose digest would mark every empty file of every exhibit as known.
+    """
+    usable = tuple(a for a in parse_algorithms(algorithms) if a in ("md5", "sha1", "sha256",
+                                                                     "sha512"))
+    if not usable:
+        raise ValueError("a hash set needs md5, sha1, sha256 or sha512")
+
+    def entries() -> Iterator[HashEntry]:
+        for record in hash_files(fs, algorithms=usable, on_problem=on_problem):
+            if on_file is not None:
+                on_file(record)
+            if not record.complete or record.bytes_read == 0:
+                continue
+            for algorithm, digest in record.hashes.items():
+                yield HashEntry(digest, algorithm, record.entry.path, record.entry.size)
+
+    source = f"{fs.image.path}#offset={fs.offset}"
+    return store.add(name, known, entries(), kind="image", source=source, replace=replace)
