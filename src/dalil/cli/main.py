@@ -35,6 +35,7 @@ def _register() -> None:
     from dalil.cli import (  # noqa: F401
         acquire,
         capture,
+        carve,
         cases,
         chain,
         exchange,
