@@ -1,8 +1,5 @@
 """Dalil: an open-source cybercrime investigation academy."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("dalil")
-except PackageNotFoundError:  # running from a source tree without an install
-    __version__ = "0.0.0+source"
+# The one place the version is written: pyproject.toml reads it from here (setuptools
+# dynamic metadata), so `dalil --version` needs no importlib.metadata lookup at start-up.
+__version__ = "0.1.0"

@@ -10,8 +10,8 @@ from typing import Any
 
 import typer
 
-from dalil.cli.main import app
 from dalil.cli.output import byte_progress, err, fail, out, print_json
+from dalil.cli.root import app
 from dalil.cli.setup import default_actor, django_ready
 from dalil.engine.evidence import acquisition as engine
 from dalil.engine.evidence.hashing import parse_algorithms

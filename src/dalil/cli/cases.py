@@ -8,8 +8,8 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from dalil.cli.main import app
 from dalil.cli.output import byte_progress, err, fail, out, print_json
+from dalil.cli.root import app
 from dalil.cli.setup import default_actor, django_ready
 
 case_app = typer.Typer(help="Create and list cases.", no_args_is_help=True)

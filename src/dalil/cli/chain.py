@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
-from dalil.cli.main import app
 from dalil.cli.output import byte_progress, err, error, fail, out, print_json
+from dalil.cli.root import app
 from dalil.engine.ledger.bitcoin.address import NETWORKS
 from dalil.engine.ledger.cluster import LARGE_CLUSTER
 from dalil.engine.ledger.onion import check_onion

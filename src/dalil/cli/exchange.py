@@ -13,8 +13,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from dalil.cli.main import app
 from dalil.cli.output import byte_progress, err, fail, out, print_json
+from dalil.cli.root import app
 from dalil.cli.setup import default_actor, django_ready
 from dalil.engine.evidence import bundle as bundles
 

@@ -11,8 +11,8 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from dalil.cli.main import app
 from dalil.cli.output import err, error, fail, out, print_json
+from dalil.cli.root import app
 from dalil.engine.forensics.extract import (
     ExtractError,
     extract_all,

@@ -8,8 +8,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dalil.cli.main import app
 from dalil.cli.output import byte_progress, error, fail, out, print_json
+from dalil.cli.root import app
 from dalil.engine.evidence.hashing import (
     DEFAULT_ALGORITHMS,
     HashingError,

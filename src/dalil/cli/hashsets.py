@@ -9,10 +9,9 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from dalil.app.config import dalil_home
 from dalil.cli.forensics import VOLUME_HELP, _file_system, _opened, _report
-from dalil.cli.main import app
 from dalil.cli.output import err, fail, out, print_json
+from dalil.cli.root import app
 from dalil.engine.forensics.artifacts import ArtifactError, parse_file_system, select_parsers
 from dalil.engine.forensics.filehash import FileRecord, build_hash_set
 from dalil.engine.forensics.hashsets import HashSetError, HashSetInfo, HashSetStore
@@ -38,6 +37,9 @@ class Format(StrEnum):
 
 def _store() -> HashSetStore:
     try:
+        # Read here, not at import: `dalil` loads this module for other commands too.
+        from dalil.app.config import dalil_home
+
         return HashSetStore(dalil_home() / "hashsets")
     except HashSetError as exc:
         fail(str(exc))

@@ -7,8 +7,8 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from dalil.cli.main import app
 from dalil.cli.output import byte_progress, error, fail, out, print_json
+from dalil.cli.root import app
 from dalil.engine.scan import ScanError, scan, select
 
 

@@ -13,8 +13,8 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from dalil.cli.main import app
 from dalil.cli.output import err, fail, out, print_json
+from dalil.cli.root import app
 from dalil.cli.setup import django_ready
 
 DEFAULT_HOST = "127.0.0.1"

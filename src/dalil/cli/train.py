@@ -17,8 +17,8 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from dalil.cli.main import app
 from dalil.cli.output import err, error, fail, out, print_json
+from dalil.cli.root import app
 from dalil.engine.training.generate import (
     KEY_FILE,
     AnswerKey,
