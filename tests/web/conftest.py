@@ -81,3 +81,54 @@ def as_prosecutor(client, prosecutor):
 def as_coordinator(client, coordinator):
     client.force_login(coordinator)
     return client
+
+
+# --- training: a trainer, two trainees, a class, and a lab generated for both ---------------
+
+
+@pytest.fixture
+def trainer(academy) -> User:
+    return make_user("trainer", Role.TRAINER, academy)
+
+
+@pytest.fixture
+def trainee(academy) -> User:
+    return make_user("aigerim", Role.TRAINEE, academy)
+
+
+@pytest.fixture
+def other_trainee(academy) -> User:
+    return make_user("bakyt", Role.TRAINEE, academy)
+
+
+@pytest.fixture
+def training_class(trainer, trainee, other_trainee):
+    from dalil.app.training import services as training
+
+    klass = training.create_class(trainer, name="Course 1, group 3", course=1, language="en",
+                                  classroom="Room 204")
+    training.enrol(klass, [trainee, other_trainee], user=trainer)
+    return klass
+
+
+@pytest.fixture
+def lab(training_class, trainer, django_capture_on_commit_callbacks):
+    """The first-responder lab, assigned and generated (the job runs on commit)."""
+    from dalil.app.training import services as training
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assignment, _job = training.assign_lab(training_class, "first-responder-scene",
+                                               user=trainer)
+    return assignment
+
+
+@pytest.fixture
+def as_trainer(client, trainer):
+    client.force_login(trainer)
+    return client
+
+
+@pytest.fixture
+def as_trainee(client, trainee):
+    client.force_login(trainee)
+    return client

@@ -7,4 +7,5 @@ urlpatterns = [
     path("", include("dalil.app.web.urls")),
     path("cases/", include("dalil.app.cases.urls")),
     path("jobs/", include("dalil.app.jobs.urls")),
+    path("training/", include("dalil.app.training.urls")),
 ]

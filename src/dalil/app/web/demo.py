@@ -25,6 +25,8 @@ from dalil.app.cases.models import Case, Exhibit
 
 ACADEMY = "Academy of the Ministry of Internal Affairs, Almaty"
 CASE_NUMBER = "DEMO-KZ-2026-001"
+CLASS_NAME = "Demo class: course 1, first responders"
+DEMO_LAB = "first-responder-scene"
 
 # username, first name, last name, role
 PEOPLE = [
@@ -60,7 +62,33 @@ def seed_demo() -> list[tuple[str, str, str]]:
         users[username] = user
         logins.append((username, password, str(role.label)))
     _seed_case(academy, users["examiner"])
+    _seed_class(users["trainer"], users["trainee"])
     return logins
+
+
+def _seed_class(trainer: User, trainee: User) -> None:
+    """A class with the demo trainee enrolled and the first-responder lab ready to work.
+
+    The variant is generated here rather than left to the worker, so that the lab is
+    there at the first login; the queued job then finds nothing left to do.
+    """
+    from dalil.app.training import services as training
+    from dalil.app.training.models import TrainingClass, Variant
+
+    klass = TrainingClass.objects.filter(name=CLASS_NAME).first()
+    if klass is None:
+        klass = training.create_class(trainer, name=CLASS_NAME, course=1, language="en",
+                                      classroom="Room 204, Almaty academy")
+    training.enrol(klass, [trainee], user=trainer)
+    if not klass.assignments.filter(template=DEMO_LAB).exists():
+        try:
+            training.assign_lab(klass, DEMO_LAB, user=trainer)
+        except training.TrainingError as exc:
+            logger.warning("demo: the lab was not assigned: %s", exc)
+            return
+    for variant in Variant.objects.filter(assignment__training_class=klass,
+                                          status=Variant.Status.PENDING):
+        training.generate_variant(variant)
 
 
 def _seed_case(academy: Institution, examiner: User) -> Case:
