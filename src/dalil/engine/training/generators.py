@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from dalil.engine.evidence.scene import VOLATILITY
+from dalil.engine.scenarios.disk import DEFAULT_SIZE_MIB, FILESYSTEMS, Persona, build_disk
+from dalil.engine.scenarios.places import places_for
 from dalil.engine.training.fatimage import FatFile, build_fat12
 from dalil.engine.training.pools import Pool
 
@@ -347,6 +349,83 @@ def first_responder_scene(ctx: GenContext) -> dict[str, Fact]:
     }
 
 
+# --- forensics: a suspect's disk image -------------------------------------------------
+
+
+def disk_image(ctx: GenContext) -> dict[str, Fact]:
+    """A disk image from :mod:`dalil.engine.scenarios.disk`, persona from the pool."""
+    rng, pool, p = ctx.rng, ctx.pool, ctx.params
+    filesystem = str(ctx.options.get("filesystem", "ext4"))
+    if filesystem not in FILESYSTEMS:
+        raise ValueError(f"disk_image: filesystem {filesystem!r} is not one of "
+                         f"{', '.join(FILESYSTEMS)}")
+    size_mib = int(ctx.options.get("size_mib", DEFAULT_SIZE_MIB))
+    owner = p.get("suspect") or pool.person(rng)
+    contacts: list[tuple[str, str]] = []
+    for _ in range(3):
+        name = pool.person(rng)
+        while name == owner or any(name == c[0] for c in contacts):
+            name = pool.person(rng)
+        contacts.append((name, pool.phone(rng)))
+    places = places_for(pool.cities)
+    offset = pool.fixed_offset().utcoffset(None) or timedelta(0)
+    persona = Persona(owner=owner, phone=p.get("suspect_phone") or pool.phone(rng),
+                      contacts=tuple(contacts), places=places or Persona().places,
+                      utc_offset=offset, currency=pool.currency,
+                      city=p.get("city") or pool.cities[0])
+    seed = rng.getrandbits(64)
+    key = build_disk(ctx.out_dir / ctx.output, seed=seed, filesystem=filesystem,
+                     size_mib=size_mib, persona=persona, start=ctx.start, hash_image=False)
+    how = (f"{ctx.output}: a {size_mib} MiB {filesystem} image built by "
+           f"dalil.engine.scenarios.disk (disk seed {seed})")
+    inventory = [{k: item[k] for k in ("path", "inode", "deleted", "recoverable", "offset",
+                                       "size", "sha256", "mtime", "kind")}
+                 for item in key.items]
+    deleted = [i for i in key.items if i["deleted"]]
+    photo = key.item("deleted-photo")
+    document = key.item("document-target")
+    modified = datetime.fromisoformat(document["mtime"].replace("Z", "+00:00"))
+    gps_photo = key.item("photo-gps")
+    gps = key.facts["photo_gps"]
+    usb = key.facts["usb"]
+    tz = pool.fixed_offset()
+    return {
+        "deleted_files": Fact(
+            sorted(i["name"] for i in deleted),
+            f"{how}; deleted with debugfs rm / FAT 0xE5 marking after they were written, "
+            "content left in place: " + ", ".join(
+                f"{i['path']} (inode {i['inode']})" for i in deleted)
+            + "; two more files sit in unallocated space with no name (carving only)",
+            {"inventory": inventory}),
+        "deleted_photo_sha256": Fact(
+            photo["sha256"], f"{photo['path']} (inode {photo['inode']}), deleted; its "
+            f"clusters/blocks keep the content: recover it and hash it",
+            {"digests": {k: photo[k] for k in ("md5", "sha1", "sha256")}}),
+        "document_modified": Fact(
+            modified.astimezone(tz).isoformat(timespec="seconds"),
+            f"modification time of {document['path']} (inode {document['inode']}): "
+            f"{document['mtime']} UTC, in local time {pool.timezone} (the docx's "
+            "dcterms:modified says the same)",
+            {"timezone": pool.timezone, "tolerance_seconds": 2 if filesystem == "fat32"
+             else 1}),
+        "photo_latitude": Fact(
+            gps["latitude"], f"EXIF GPS of {gps_photo['path']}: {gps['latitude']}, "
+            f"{gps['longitude']} near {gps['place']}", {"tolerance": 0.001}),
+        "photo_longitude": Fact(
+            gps["longitude"], f"EXIF GPS of {gps_photo['path']}: {gps['latitude']}, "
+            f"{gps['longitude']} near {gps['place']}", {"tolerance": 0.001}),
+        "searches": Fact(
+            list(key.facts["searches"]), "Google searches in the Chrome History database "
+            f"({key.item('browser-history')['path']}): tables urls and "
+            "keyword_search_terms"),
+        "usb_serial": Fact(
+            usb["serial"], f"setupapi.dev.log ({key.item('usb-trace')['path']}) records "
+            f"{usb['usbstor_id']} at {usb['attached_local']} local time",
+            {"synonyms": [usb["usbstor_id"], usb["usb_id"], f"{usb['serial']}&0"]}),
+        "path": Fact(ctx.output, f"the image file of {how}"),
+    }
+
+
 GENERATORS: dict[str, GeneratorSpec] = {
     "usb_image": GeneratorSpec(
         "usb_image", usb_image, ("sha256", "files", "path"), ("suspect",),
@@ -359,6 +438,14 @@ GENERATORS: dict[str, GeneratorSpec] = {
         {"image_from": str}, refs=("image_from",),
         description="a scene: phone on and unlocked, laptop asleep, external drive, router, "
                     "SIM card, persons, times, dispatch log in UTC"),
+    "disk_image": GeneratorSpec(
+        "disk_image", disk_image,
+        ("deleted_files", "deleted_photo_sha256", "document_modified", "photo_latitude",
+         "photo_longitude", "searches", "usb_serial", "path"),
+        ("suspect",), {"filesystem": str, "size_mib": int},
+        description="a suspect's disk image (ext4 or FAT32) with documents, GPS photos, "
+                    "Chrome history, a Telegram export, a USB trace, deleted and "
+                    "carving-only files"),
 }
 
 
