@@ -29,6 +29,13 @@ if TYPE_CHECKING:
 IntArray = npt.NDArray[np.int64]
 
 MULTI_INPUT = "multi-input"
+ONE_TIME_CHANGE = "one-time-change"
+ADDRESS_TYPE = "address-type"
+ROUND_VALUE = "round-value"
+OPTIMAL_CHANGE = "optimal-change"
+CHANGE_HEURISTICS = (ONE_TIME_CHANGE, ADDRESS_TYPE, ROUND_VALUE, OPTIMAL_CHANGE)
+HEURISTICS = (MULTI_INPUT, *CHANGE_HEURISTICS)
+ROUND_UNIT = 100_000  # a payment of a whole number of mBTC (0.001 BTC) is "round"
 DUST = frozenset({546, 2730})
 WHIRLPOOL_POOLS = frozenset({100_000, 1_000_000, 5_000_000, 50_000_000})
 WASABI_BASE = 10_000_000  # 0.1 BTC: Wasabi 1.x base denomination
@@ -275,12 +282,162 @@ class Clustering:
 
 @dataclass(frozen=True)
 class TxSpend:
-    """What the multi-input heuristic needs of one transaction."""
+    """What the heuristics need of one transaction.
+
+    The multi-input heuristic reads the first four fields; the change heuristics also need
+    the output addresses and script types, the input script types and the input values
+    (None where unknown).
+    """
 
     txid: str
     input_addresses: Sequence[str | None]
     output_values: Sequence[int]
     coinbase: bool = False
+    output_addresses: Sequence[str | None] = ()
+    output_types: Sequence[str | None] = ()
+    input_types: Sequence[str | None] = ()
+    input_values: Sequence[int | None] = ()
+
+
+def parse_heuristics(text: str | Iterable[str]) -> tuple[str, ...]:
+    """Heuristic names from ``"multi-input,one-time-change"``; ValueError names unknown ones."""
+    names = [h.strip() for h in (text.split(",") if isinstance(text, str) else text)]
+    names = [h for h in names if h]
+    unknown = sorted(set(names) - set(HEURISTICS))
+    if unknown:
+        raise ValueError(f"unknown heuristic(s): {', '.join(unknown)}; available: "
+                         f"{', '.join(HEURISTICS)}")
+    if not names:
+        raise ValueError(f"no heuristic given; available: {', '.join(HEURISTICS)}")
+    return tuple(h for h in HEURISTICS if h in names)
+
+
+def change_output(tx: TxSpend, heuristic: str, seen: set[str],
+                  uses: Counter[str]) -> int | None:
+    """The output ``heuristic`` picks as the change of ``tx``, or None when it cannot tell.
+
+    - ``one-time-change`` (Meiklejohn et al. 2013): exactly one output goes to an address
+      never seen before in the chain and never used again, and every other output's address
+      was seen before.
+    - ``address-type``: every input has one script type and exactly one output has it.
+    - ``round-value``: of two outputs exactly one is a round amount (whole mBTC): the
+      payment; the other is the change.
+    - ``optimal-change``: exactly one output is smaller than every input (a wallet would not
+      have needed the smallest input otherwise); needs every input value.
+
+    Common guards (applied by the caller): not coinbase, not CoinJoin-shaped, two or more
+    outputs, and no output back to an input address (self-change tells nothing new).
+    """
+    n_out = len(tx.output_values)
+    addresses = list(tx.output_addresses) or [None] * n_out
+    if heuristic == ONE_TIME_CHANGE:
+        fresh = [k for k, a in enumerate(addresses) if a is not None and a not in seen]
+        if len(fresh) != 1 or uses[addresses[fresh[0]] or ""] != 1:
+            return None
+        others = [a for k, a in enumerate(addresses) if k != fresh[0]]
+        return fresh[0] if all(a is not None and a in seen for a in others) else None
+    if heuristic == ADDRESS_TYPE:
+        kinds = set(tx.input_types)
+        if len(kinds) != 1 or None in kinds or len(tx.output_types) != n_out:
+            return None
+        (kind,) = kinds
+        same = [k for k, t in enumerate(tx.output_types) if t == kind]
+        return same[0] if len(same) == 1 else None
+    if heuristic == ROUND_VALUE:
+        if n_out != 2:
+            return None
+        round_ = [v > 0 and v % ROUND_UNIT == 0 for v in tx.output_values]
+        if round_[0] == round_[1]:
+            return None
+        return 1 if round_[0] else 0
+    if heuristic == OPTIMAL_CHANGE:
+        values = list(tx.input_values)
+        if not values or any(v is None for v in values):
+            return None
+        smallest = min(v for v in values if v is not None)
+        below = [k for k, v in enumerate(tx.output_values) if v < smallest]
+        return below[0] if len(below) == 1 else None
+    raise ValueError(f"unknown change heuristic {heuristic!r}")
+
+
+def cluster_transactions(transactions: Iterable[TxSpend],
+                         heuristics: Iterable[str] = (MULTI_INPUT,), *,
+                         large: int = LARGE_CLUSTER) -> Clustering:
+    """Cluster with the named heuristics; ``transactions`` in chain order.
+
+    With ``multi-input`` alone this is :func:`cluster_multi_input`. A change heuristic
+    links the change output's address to the transaction's first input address with the
+    reason (txid, heuristic). When several change heuristics fire on one transaction and
+    agree, the reason names them all ("address-type+round-value"); when they point to
+    different outputs, none is used (counted as ``change-conflict`` in ``skipped``).
+    """
+    names = parse_heuristics(list(heuristics))
+    if names == (MULTI_INPUT,):
+        return cluster_multi_input(transactions, large=large)
+    changes = [h for h in names if h != MULTI_INPUT]
+    txs = list(transactions)
+    uses: Counter[str] = Counter()
+    if ONE_TIME_CHANGE in changes:
+        for tx in txs:
+            uses.update(a for a in tx.output_addresses if a is not None)
+    ids: dict[str, int] = {}
+    addresses: list[str] = []
+    us: list[int] = []
+    vs: list[int] = []
+    edge_reason: list[int] = []
+    reasons: list[tuple[str, str]] = []
+    skipped: Counter[str] = Counter()
+    seen: set[str] = set()
+
+    def id_of(a: str) -> int:
+        if a not in ids:
+            ids[a] = len(addresses)
+            addresses.append(a)
+        return ids[a]
+
+    for tx in txs:
+        known = [a for a in tx.input_addresses if a is not None]
+        for a in known:
+            id_of(a)
+        if tx.coinbase:
+            skipped["coinbase"] += 1
+            seen.update(a for a in tx.output_addresses if a is not None)
+            continue
+        owners = set(known)
+        kind = coinjoin_kind(len(tx.input_addresses), len(owners), tx.output_values)
+        if kind is not None and len(owners) >= 2:
+            skipped[kind] += 1
+        elif kind is None:
+            if MULTI_INPUT in names and len(owners) >= 2:
+                reason = len(reasons)
+                reasons.append((tx.txid, MULTI_INPUT))
+                first = ids[known[0]]
+                for a in owners:
+                    j = ids[a]
+                    if j != first:
+                        us.append(first)
+                        vs.append(j)
+                        edge_reason.append(reason)
+            outs = list(tx.output_addresses)
+            if (known and len(tx.output_values) >= 2 and len(outs) == len(tx.output_values)
+                    and not owners.intersection(a for a in outs if a is not None)):
+                picks = {h: change_output(tx, h, seen, uses) for h in changes}
+                fired = {h: k for h, k in picks.items() if k is not None}
+                chosen = set(fired.values())
+                if len(chosen) > 1:
+                    skipped["change-conflict"] += 1
+                elif chosen:
+                    target = outs[chosen.pop()]
+                    if target is not None:
+                        reasons.append((tx.txid, "+".join(fired)))
+                        us.append(ids[known[0]])
+                        vs.append(id_of(target))
+                        edge_reason.append(len(reasons) - 1)
+        seen.update(known)
+        seen.update(a for a in tx.output_addresses if a is not None)
+    return cluster_edges(addresses, np.array(us, dtype=np.int64), np.array(vs, dtype=np.int64),
+                         np.array(edge_reason, dtype=np.int64), reasons, dict(skipped),
+                         large=large)
 
 
 def cluster_multi_input(transactions: Iterable[TxSpend], *,
@@ -355,6 +512,40 @@ def store_transactions(con: duckdb.DuckDBPyConnection) -> Iterable[TxSpend]:
             yield TxSpend(txid, addrs, values, bool(coinbase))
 
 
-def cluster_store(con: duckdb.DuckDBPyConnection, *, large: int = LARGE_CLUSTER) -> Clustering:
-    """Multi-input clusters of every address spent in the store."""
-    return cluster_multi_input(store_transactions(con), large=large)
+def store_transactions_full(con: duckdb.DuckDBPyConnection) -> Iterable[TxSpend]:
+    """Like :func:`store_transactions` with what the change heuristics need, in chain order.
+
+    Chain order is block time, then height, then position in the block; transactions
+    ingested alone (no block) come last.
+    """
+    rows = con.execute("""
+        SELECT t.txid, t.is_coinbase, i.addrs, i.types, i.vals,
+               coalesce(o.vals, []), coalesce(o.addrs, []), coalesce(o.types, [])
+        FROM (SELECT txid, any_value(is_coinbase) AS is_coinbase, min(time) AS time,
+                     min(position) AS position, any_value(block_hash) AS block_hash
+              FROM transactions GROUP BY txid) t
+        LEFT JOIN (SELECT block_hash, any_value(height) AS height FROM blocks
+                   GROUP BY block_hash) b ON b.block_hash = t.block_hash
+        JOIN (SELECT txid, list(address ORDER BY vin) AS addrs,
+                     list(script_type ORDER BY vin) AS types,
+                     list(value ORDER BY vin) AS vals
+              FROM inputs_resolved GROUP BY txid) i ON i.txid = t.txid
+        LEFT JOIN (SELECT txid, list(value ORDER BY vout) AS vals,
+                          list(address ORDER BY vout) AS addrs,
+                          list(script_type ORDER BY vout) AS types
+                   FROM outputs GROUP BY txid) o ON o.txid = t.txid
+        ORDER BY t.time NULLS LAST, b.height NULLS LAST, t.position, t.txid
+    """)
+    while batch := rows.fetchmany(10_000):
+        for txid, coinbase, addrs, in_types, in_vals, values, out_addrs, out_types in batch:
+            yield TxSpend(txid, addrs, values, bool(coinbase), out_addrs, out_types,
+                          in_types, in_vals)
+
+
+def cluster_store(con: duckdb.DuckDBPyConnection, *, large: int = LARGE_CLUSTER,
+                  heuristics: Iterable[str] = (MULTI_INPUT,)) -> Clustering:
+    """Clusters of the store's addresses under ``heuristics`` (multi-input by default)."""
+    names = parse_heuristics(list(heuristics))
+    if names == (MULTI_INPUT,):
+        return cluster_multi_input(store_transactions(con), large=large)
+    return cluster_transactions(store_transactions_full(con), names, large=large)
