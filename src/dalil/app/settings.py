@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "dalil.app.accounts",
     "dalil.app.cases",
     "dalil.app.jobs",
+    "dalil.app.forensics",
     "dalil.app.training",
     "dalil.app.web",
 ]

@@ -7,5 +7,6 @@ urlpatterns = [
     path("", include("dalil.app.web.urls")),
     path("cases/", include("dalil.app.cases.urls")),
     path("jobs/", include("dalil.app.jobs.urls")),
+    path("forensics/", include("dalil.app.forensics.urls")),
     path("training/", include("dalil.app.training.urls")),
 ]

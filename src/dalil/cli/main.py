@@ -32,6 +32,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "hash": ("hashing",),
     "hashset": ("hashsets",),
     "image": ("forensics",),
+    "ingest": ("ingest",),
     "manage": ("serve",),
     "onion": ("chain", "capture"),
     "report": ("exchange",),

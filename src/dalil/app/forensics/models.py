@@ -1,0 +1,152 @@
+"""What an examination of an exhibit's image found: one row per walked entry, with its
+provenance (exhibit, volume, inode, path, ingest run), plus the runs and the bookmarks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class IngestRun(models.Model):
+    """One run of the ingest pipeline over an exhibit (a resumed run is a new row)."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
+        INTERRUPTED = "interrupted", _("Interrupted")
+
+    exhibit = models.ForeignKey("cases.Exhibit", on_delete=models.PROTECT,
+                                related_name="ingest_runs")
+    job = models.ForeignKey("jobs.Job", on_delete=models.SET_NULL, null=True, blank=True,
+                            related_name="ingest_runs")
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices,
+                              default=Status.RUNNING)
+    actor = models.CharField(_("examiner"), max_length=150)
+    tool = models.CharField(max_length=40, default="dalil")
+    tool_version = models.CharField(_("tool version"), max_length=40)
+    started_at = models.DateTimeField(_("started"))
+    ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
+    image_sha256 = models.CharField(max_length=64, blank=True)  # checked before and after
+    entries = models.PositiveIntegerField(_("entries stored"), default=0)
+    files_hashed = models.PositiveIntegerField(_("files hashed"), default=0)
+    bytes_hashed = models.BigIntegerField(_("bytes hashed"), default=0)
+    skipped = models.PositiveIntegerField(_("entries already stored"), default=0)
+    errors = models.PositiveIntegerField(_("errors"), default=0)
+    known_bad = models.PositiveIntegerField(_("known-bad files"), default=0)
+    completed_volumes = models.JSONField(default=list)  # volume indexes walked to the end
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"ingest {self.pk} of {self.exhibit}"
+
+    @property
+    def finished(self) -> bool:
+        return self.status != self.Status.RUNNING
+
+
+class FileRecord(models.Model):
+    """One entry of a file system inside an exhibit's image, as the walk found it."""
+
+    exhibit = models.ForeignKey("cases.Exhibit", on_delete=models.PROTECT,
+                                related_name="file_records")
+    run = models.ForeignKey(IngestRun, on_delete=models.PROTECT, related_name="records")
+    volume_index = models.IntegerField(_("volume"))
+    volume_offset = models.BigIntegerField(_("volume offset"))
+    fs_type = models.CharField(_("file system"), max_length=20)
+    seq = models.PositiveIntegerField()  # position in the volume's walk (resume key)
+    inode = models.BigIntegerField(_("inode"))
+    address = models.CharField(_("address"), max_length=60)  # fls form: 13 or 4-128-4
+    attr_type = models.IntegerField(null=True, blank=True)  # NTFS stream
+    attr_id = models.IntegerField(null=True, blank=True)
+    path = models.TextField(_("path"))  # fls -p form, no leading slash
+    parent = models.TextField(_("directory"), blank=True)  # "" or "dir/sub/"
+    name = models.TextField(_("name"))
+    type = models.CharField(_("type"), max_length=20)  # file, directory, symlink, ...
+    size = models.BigIntegerField(_("size"))
+    deleted = models.BooleanField(_("deleted"), default=False)
+    meta_allocated = models.BooleanField(null=True, blank=True)
+    mtime = models.DateTimeField(_("modified"), null=True, blank=True)
+    atime = models.DateTimeField(_("accessed"), null=True, blank=True)
+    ctime = models.DateTimeField(_("changed"), null=True, blank=True)
+    crtime = models.DateTimeField(_("created"), null=True, blank=True)
+    md5 = models.CharField(max_length=32, null=True, blank=True)
+    sha1 = models.CharField(max_length=40, null=True, blank=True)
+    sha256 = models.CharField(max_length=64, null=True, blank=True, db_index=True)
+    bytes_read = models.BigIntegerField(default=0)
+    file_type = models.CharField(_("content type"), max_length=40, blank=True)
+    mime = models.CharField(max_length=100, blank=True)
+    extension_mismatch = models.BooleanField(_("extension mismatch"), default=False)
+    verdict = models.CharField(_("hash-set verdict"), max_length=12, blank=True)
+    hash_sets = models.JSONField(default=list, blank=True)  # names of the matching sets
+    error = models.TextField(_("error"), blank=True)  # content unreadable (hashes partial)
+
+    class Meta:
+        ordering = ["volume_index", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["exhibit", "volume_index", "seq"],
+                                    name="file_record_walk_position_unique"),
+        ]
+        indexes = [
+            models.Index(fields=["exhibit", "volume_index", "parent"]),
+            models.Index(fields=["exhibit", "deleted"]),
+            models.Index(fields=["exhibit", "mtime"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.exhibit}: {self.path}"
+
+    @property
+    def is_dir(self) -> bool:
+        return self.type in ("directory", "virtual-directory")
+
+    @property
+    def readable(self) -> bool:
+        """Content that can be read back from the image (a regular file with metadata)."""
+        return self.type == "file" and self.md5 is not None
+
+    def times(self) -> list[tuple[str, Any]]:
+        return [("m", self.mtime), ("a", self.atime), ("c", self.ctime), ("b", self.crtime)]
+
+
+class IngestProblem(models.Model):
+    """A place the walk could not read (a damaged directory, an unopenable volume)."""
+
+    exhibit = models.ForeignKey("cases.Exhibit", on_delete=models.PROTECT,
+                                related_name="ingest_problems")
+    run = models.ForeignKey(IngestRun, on_delete=models.PROTECT, related_name="problems")
+    volume_index = models.IntegerField(null=True, blank=True)
+    volume_offset = models.BigIntegerField(null=True, blank=True)
+    kind = models.CharField(max_length=20)  # directory, volume, file
+    path = models.TextField(blank=True)
+    inode = models.BigIntegerField(null=True, blank=True)
+    message = models.TextField()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["exhibit", "volume_index", "kind", "path", "inode"],
+                                    name="ingest_problem_once"),
+        ]
+
+
+class Bookmark(models.Model):
+    """An examiner's note on a file, for the case report."""
+
+    case = models.ForeignKey("cases.Case", on_delete=models.PROTECT, related_name="bookmarks")
+    record = models.ForeignKey(FileRecord, on_delete=models.PROTECT, related_name="bookmarks")
+    note = models.TextField(_("note"), blank=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                             blank=True)
+    actor = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
