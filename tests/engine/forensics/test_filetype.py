@@ -115,7 +115,15 @@ def test_libmagic_covers_the_rest(tmp_path: Path) -> None:
     kind = identify_head(b"wOFF\x00\x01\x00\x00" + bytes(60))
     assert kind.source == "libmagic" and kind.known
     text = identify_head(b"#!/bin/sh\necho hello\n")
-    assert text.source == "libmagic" and text.label == "text" and not text.mismatch("x.jpg")
+    assert text.label == "text" and not text.mismatch("x.jpg")
+
+
+def test_plain_text_is_told_without_libmagic() -> None:
+    for head in (b"hello\r\nworld\t1\n", "Привет, мир".encode(), "ж".encode() * 100 + b"\xd0"):
+        kind = identify_head(head)
+        assert (kind.label, kind.source) == ("text", "signature"), head
+    assert identify_head(b"text\x00with NUL").source != "signature"
+    assert identify_head(b"bad utf8 \xc3\x28 inside a text").source != "signature"
 
 
 def test_real_executable() -> None:
