@@ -170,7 +170,9 @@ def check_command(
     Seed A is generated twice to prove determinism. Exit 1 when the template is invalid,
     a seed is not reproducible, or two seeds give the same evidence or the same answer to
     a task that is not multiple choice (a choice task has few letters, so two seeds may
-    pick the same one by chance; that is reported, not failed).
+    pick the same one by chance; that is reported, not failed). A quiz's task with an
+    answer fixed by the template ({value: ...}) is the same for every seed by design and
+    is reported, not failed.
     """
     try:
         directory = resolve(template)
@@ -198,12 +200,16 @@ def check_command(
     problems = [] if reproducible else [f"seed {a} gave different bytes on a second run"]
     if digests["a"] == digests["b"] and loaded.evidence:
         problems.append(f"seeds {a} and {b} gave identical evidence")
+    # A quiz's task answered {value: ...} is the same for every seed by design (the
+    # knowledge asked does not change); only labs must differ in every answer.
+    fixed = {t.id for t in loaded.tasks if loaded.kind == "quiz" and "value" in t.answer}
     for ta, tb in zip(keys["a"].tasks, keys["b"].tasks, strict=True):
         differ = json.dumps(ta["answer"], sort_keys=True) != json.dumps(tb["answer"],
                                                                         sort_keys=True)
         note = "" if differ else ("same letter by chance" if ta["grader"] == "choice"
+                                  else "fixed by the quiz" if ta["id"] in fixed
                                   else "same answer")
-        if not differ and ta["grader"] != "choice":
+        if not differ and ta["grader"] != "choice" and ta["id"] not in fixed:
             problems.append(f"task {ta['id']}: seeds {a} and {b} have the same answer")
         rows.append({"id": ta["id"], "grader": ta["grader"], "differ": differ, "note": note,
                      "answer_a": ta["answer"], "answer_b": tb["answer"]})

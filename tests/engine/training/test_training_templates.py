@@ -71,7 +71,7 @@ def test_unknown_fact_missing_locale_and_placeholder(content):
 
 def test_yaml_syntax_error_and_duplicate_key(content):
     tdir = content / "scenarios" / "course1-pretest"
-    line = break_line(tdir / "template.yaml", "version: 1", "version: 1\nversion: 2")
+    line = break_line(tdir / "template.yaml", "version: 2", "version: 2\nversion: 3")
     found = problems(tdir)
     assert any(f"template.yaml:{line + 1}: duplicate key 'version'" in p for p in found)
     (tdir / "template.yaml").write_text("id: course1-pretest\ntasks: [\n", encoding="utf-8")
