@@ -3,6 +3,8 @@
 Builds the workload once under benchmarks/.work/ with ../shared/bench/feature_workload.py
 (all defaults), scans it with all Dalil scanners at ``-j 1`` and ``-j 2``, scores the
 output with feature_score.py, and runs bulk_extractor side by side when it is on the PATH.
+Every figure is printed with the load average of the machine, since other work on a
+shared 2-core machine halves the throughput of -j 2.
 
     python benchmarks/bench_scan.py [--runs N]
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -32,6 +35,11 @@ def workload() -> tuple[Path, Path]:
     return data, truth
 
 
+def load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=3)
@@ -40,7 +48,8 @@ def main() -> None:
     size = data.stat().st_size
     warm(data)
     dalil = str(Path(sys.executable).with_name("dalil"))
-    print(f"feature scan of {data.name} ({size / 1e6:.0f} MB), best of {args.runs}")
+    print(f"feature scan of {data.name} ({size / 1e6:.0f} MB), best of {args.runs}; "
+          f"UTF-16LE and gzip/zlib/zip recursion on (the defaults); {load()}")
     results: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="bench-scan-") as tmp:
         for jobs in (1, 2):
@@ -55,7 +64,7 @@ def main() -> None:
             results[f"j{jobs}"] = mb_s(size, r.seconds)
             print(f"    {mb_s(size, r.seconds):7.1f} MB/s wall ({summary['mb_per_s']} MB/s "
                   f"in-engine, {summary['engine']}), peak RSS {r.max_rss_kib / 1024:.0f} MiB "
-                  f"(largest process)")
+                  f"(largest process); {load()}")
         score = subprocess.run([sys.executable, str(BENCH / "feature_score.py"), str(truth),
                                 str(Path(tmp) / "dalil-j2")], capture_output=True, text=True)
         print("\n".join(score.stdout.splitlines()[:5]))

@@ -36,3 +36,57 @@ def test_scan_unknown_scanner(tmp_path: Path) -> None:
                                  "--scanners", "email,nope"])
     assert result.exit_code == 2
     assert "unknown scanner" in result.output
+
+
+def _feed(path: Path) -> Path:
+    path.write_text(json.dumps({"type": "bundle", "id": "bundle--1", "objects": [
+        {"type": "indicator", "id": "indicator--1", "name": "known mule",
+         "pattern": "[email-addr:value = 'ivan@example.kz']", "pattern_type": "stix"}]}))
+    return path
+
+
+def test_scan_indicators_alerts_and_reports(tmp_path: Path) -> None:
+    import gzip
+
+    src = tmp_path / "in.bin"
+    src.write_bytes(b"\x00 ivan@example.kz \x00" + gzip.compress(b"x ivan@example.kz y"))
+    misp = tmp_path / "misp.json"
+    misp.write_text(json.dumps({"Event": {"info": "E", "Attribute": [
+        {"type": "email-src", "value": "IVAN@example.kz"}]}}))
+    result = runner.invoke(app, ["scan", str(src), "-o", str(tmp_path / "out"), "--json",
+                                 "-j", "1", "--scanners", "email",
+                                 "--indicators", str(_feed(tmp_path / "feed.json")),
+                                 "--indicators", str(misp), "--hash"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["counts"] == {"email": 2}
+    assert summary["alert_count"] == 4
+    assert {a["feed"] for a in summary["alerts"]} == {"feed.json", "misp.json"}
+    assert {a["offset"] for a in summary["alerts"]} == {"2", "19-GZIP-2"}
+    assert summary["streams"] == 1
+    assert len(summary["source_hashes"]["sha256"]) == 64
+    for name in ("alerts.txt", "email_histogram.txt", "report.xml", "report.json"):
+        assert (tmp_path / "out" / name).exists()
+
+
+def test_scan_bad_indicator_file(tmp_path: Path) -> None:
+    (tmp_path / "f").write_bytes(b"x")
+    (tmp_path / "feed.json").write_text("{oops")
+    result = runner.invoke(app, ["scan", str(tmp_path / "f"), "-o", str(tmp_path / "o"),
+                                 "--indicators", str(tmp_path / "feed.json")])
+    assert result.exit_code == 2
+    assert "feed.json: not valid JSON" in result.output
+
+
+def test_scan_reports_decompression_limits(tmp_path: Path) -> None:
+    import gzip
+
+    src = tmp_path / "bomb.bin"
+    src.write_bytes(gzip.compress(bytes(3 << 20)))
+    result = runner.invoke(app, ["scan", str(src), "-o", str(tmp_path / "out"), "--json",
+                                 "-j", "1", "--max-inflate", "1", "--scanners", "email"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["notes"][0]["path"] == "0-GZIP"
+    assert "size limit" in summary["notes"][0]["message"]
+    assert "size limit" in result.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
@@ -10,6 +11,8 @@ from rich.table import Table
 from dalil.cli.output import byte_progress, error, fail, out, print_json
 from dalil.cli.root import app
 from dalil.engine.scan import ScanError, scan, select
+from dalil.engine.scan.indicators import IndicatorError, IndicatorSet
+from dalil.engine.scan.recurse import Limits
 
 
 @app.command("scan")
@@ -23,20 +26,49 @@ def scan_command(
     jobs: int = typer.Option(0, "-j", "--jobs", help="Worker processes (0: all cores)."),
     engine: str = typer.Option("auto", "--engine", help="auto, hyperscan or re."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+    indicator_files: list[Path] = typer.Option(
+        [], "--indicators", metavar="FILE",
+        help="STIX 2.1 bundle or MISP feed JSON of known indicators; hits that match one "
+             "go to alerts.txt. Repeatable."),
+    recurse: bool = typer.Option(True, "--recurse/--no-recurse",
+                                 help="Decompress gzip, zlib and zip streams and scan them."),
+    max_depth: int = typer.Option(5, "--max-depth",
+                                  help="Nesting levels of compressed streams decompressed."),
+    max_inflate: int = typer.Option(64, "--max-inflate", metavar="MIB",
+                                    help="MiB of output taken from one compressed stream."),
+    utf16: bool = typer.Option(True, "--utf16/--no-utf16",
+                               help="Also find features written in UTF-16LE."),
+    hash_source: bool = typer.Option(False, "--hash",
+                                     help="Record the input's SHA-256 in report.xml."),
 ) -> None:
-    """Scan raw bytes for features, validate each one, and write one feature file per type."""
+    """Scan raw bytes for features, validate each one, and write one feature file per type.
+
+    Also writes a histogram per type, report.json and a DFXML report.xml in OUTDIR.
+    """
     try:
         select(scanners)
     except ValueError as exc:
         fail(str(exc), code=2)
     if jobs < 0:
         fail("-j must be 0 (all cores) or more", code=2)
+    if max_depth < 0 or max_inflate < 1:
+        fail("--max-depth must be 0 or more and --max-inflate at least 1", code=2)
     if not input_path.exists():
         fail(f"cannot scan {input_path}: no such file or directory")
+    indicators = None
+    if indicator_files:
+        try:
+            indicators = IndicatorSet.load(indicator_files)
+        except IndicatorError as exc:
+            fail(str(exc), code=2)
+    limits = Limits(max_depth=max_depth, max_size=max_inflate * 1024 * 1024,
+                    max_total=max(2 * max_inflate, 128) * 1024 * 1024)
     try:
         with byte_progress(f"scanning {input_path}", None) as advance:
             summary = scan(input_path, outdir, scanners=scanners, jobs=jobs or None,
-                           engine=engine, progress=advance)
+                           engine=engine, progress=advance, indicators=indicators,
+                           recurse=recurse, limits=limits, utf16=utf16,
+                           hash_source=hash_source, command_line=["dalil", *sys.argv[1:]])
     except (ScanError, ValueError, OSError) as exc:
         fail(str(exc))
     for region in summary.unreadable:
@@ -44,6 +76,8 @@ def scan_command(
               f"could not be read ({region['error']}); skipped")
     for item in summary.skipped:
         error(f"{item['path']}: skipped ({item['reason']})")
+    for note in summary.notes:
+        error(f"{note['path']}: {note['message']}")
     if as_json:
         print_json(summary.to_dict())
         return
@@ -53,6 +87,12 @@ def scan_command(
     for name, count in summary.counts.items():
         table.add_row(name, f"{count:,}")
     out.print(table)
+    if summary.streams:
+        out.print(f"{summary.streams:,} compressed streams, {summary.bytes_decompressed:,} "
+                  "bytes decompressed and scanned")
+    if indicators is not None:
+        out.print(f"{summary.alert_count:,} hits match a known indicator "
+                  f"({len(indicators):,} indicators); see alerts.txt")
     out.print(f"{summary.bytes_scanned:,} bytes in {summary.seconds:.2f} s "
               f"({summary.mb_per_s:.1f} MB/s, {summary.engine}, -j {summary.jobs}); "
               f"feature files in {outdir}")

@@ -4,7 +4,9 @@ A feature file ``<type>.txt`` starts with ``#`` header lines, then one line per 
 ``offset<TAB>feature<TAB>context``, where the context is the feature with 16 bytes on
 each side. Bytes outside printable ASCII, and the backslash, are written ``\\xHH``.
 ``<type>_histogram.txt`` lists each distinct feature with its count (``n=COUNT<TAB>feature``),
-most frequent first. ``report.json`` summarises the run.
+most frequent first. ``alerts.txt`` (when indicators were given) repeats each hit that
+matches a known indicator with three more columns: the hit's type, the feed and the
+indicator. ``report.json`` summarises the run.
 """
 
 from __future__ import annotations
@@ -17,20 +19,31 @@ from typing import IO
 
 from dalil import __version__
 from dalil.engine.scan.features import FeatureType
+from dalil.engine.scan.indicators import Alert
 
 _ESCAPE = [chr(b) if 32 <= b < 127 and b != 92 else f"\\x{b:02X}" for b in range(256)]
 _CASE_FOLDED = {"email", "domain"}
 
 
+_PLAIN = bytes(b for b in range(32, 127) if b != 92)
+
+
 def escape(data: bytes) -> str:
     """Printable ASCII as is; every other byte (and the backslash) as ``\\xHH``."""
+    if not data.translate(None, _PLAIN):  # nothing to escape (C speed)
+        return data.decode("ascii")
     return "".join([_ESCAPE[b] for b in data])
+
+
+def _cell(text: str) -> str:
+    return text.replace("\t", " ").replace("\n", " ").replace("\r", " ")
 
 
 class FeatureWriter:
     """Writes the feature files of one run and counts hits for the histograms."""
 
-    def __init__(self, outdir: Path, types: Sequence[FeatureType], source: str) -> None:
+    def __init__(self, outdir: Path, types: Sequence[FeatureType], source: str,
+                 alerts: bool = False) -> None:
         outdir.mkdir(parents=True, exist_ok=True)
         self.outdir = outdir
         self.types = list(types)
@@ -48,6 +61,23 @@ class FeatureWriter:
                 "# Feature-File-Version: 1.1\n"
             )
             self._files[ftype.name] = handle
+        self._alerts: IO[str] | None = None
+        if alerts:
+            self._alerts = open(outdir / "alerts.txt", "w", encoding="utf-8", newline="\n")  # noqa: SIM115
+            self._alerts.write(
+                "# BANNER FILE NOT PROVIDED (-b option)\n"
+                f"# Dalil-Version: {__version__}\n"
+                "# Feature-Recorder: alerts\n"
+                "# Feature-Description: hits that match a known indicator\n"
+                f"# Filename: {source}\n"
+                "# Feature-File-Version: 1.1\n"
+                "# offset\tfeature\tcontext\ttype\tfeed\tindicator\n"
+            )
+
+    def alert(self, alert: Alert) -> None:
+        assert self._alerts is not None, "writer opened without alerts"
+        self._alerts.write(f"{alert.where}\t{alert.feature}\t{alert.context}\t{alert.type}\t"
+                           f"{_cell(alert.feed)}\t{_cell(alert.indicator)}\n")
 
     def add(self, name: str, offset: str, feature: str, context: str) -> None:
         self._files[name].write(f"{offset}\t{feature}\t{context}\n")
@@ -57,6 +87,8 @@ class FeatureWriter:
     def close(self, report: Callable[[], dict[str, object]] | None = None) -> dict[str, int]:
         """Close the feature files, write the histograms and ``report.json``; the counts."""
         counts: dict[str, int] = {}
+        if self._alerts is not None:
+            self._alerts.close()
         for name, handle in self._files.items():
             handle.close()
             histogram = self._histograms[name]

@@ -3,14 +3,25 @@
 Each worker opens the input itself and reads its own page (no page crosses a pipe), finds
 and validates the features with the engine of :mod:`.prefilter`, and sends back only the
 hits, with their context already formatted. The parent receives pages in order, so the
-feature files come out sorted by offset; memory stays at about one page per worker.
+feature files come out sorted by offset; memory stays at about one page per worker (plus
+what :class:`.recurse.Limits` lets it decompress).
+
+A worker also decompresses the gzip, zlib and zip streams that start in its page (reading
+past the page's end from the input itself when a stream is longer), scans the output in
+pages of its own with the same margin, and so on down to the depth limit; those hits
+carry forensic paths (``1234-GZIP-56``) instead of plain offsets. The parent matches every
+hit against the known indicators (:mod:`.indicators`) and writes the alerts, histograms,
+``report.json`` and the DFXML ``report.xml``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import os
 import stat
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -18,9 +29,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dalil.engine.scan.features import CONTEXT, FeatureType, select
+from dalil.engine.scan.indicators import Alert, IndicatorSet
 from dalil.engine.scan.output import FeatureWriter, escape
 from dalil.engine.scan.pages import DEFAULT_MARGIN, DEFAULT_PAGE_SIZE, Page, plan, read_region
-from dalil.engine.scan.prefilter import Engine, make_engine
+from dalil.engine.scan.prefilter import Engine, engine_name, make_engine
+from dalil.engine.scan.recurse import (
+    PROBE,
+    Budget,
+    Limits,
+    Note,
+    Reader,
+    buffer_reader,
+    open_stream,
+)
+from dalil.engine.scan.report import write_dfxml
 
 Progress = Callable[[int, int], None]
 """``(bytes_done, bytes_total)``."""
@@ -38,12 +60,35 @@ class Source:
     size: int
 
 
+@dataclass(frozen=True)
+class Options:
+    """What a worker does besides the plain scan."""
+
+    recurse: bool = True
+    """Decompress gzip, zlib and zip streams found in the data and scan them."""
+    limits: Limits = field(default_factory=Limits)
+    utf16: bool = True
+    """Look for features written in UTF-16LE."""
+    page_size: int = DEFAULT_PAGE_SIZE
+    margin: int = DEFAULT_MARGIN
+    hash_streams: bool = False
+    """Hash each decompressed stream (to match file-hash indicators)."""
+
+
+Where = int | str
+"""A plain offset in the source, or a forensic path through compressed streams."""
+
+
 @dataclass
 class PageResult:
-    hits: list[tuple[str, int, str, str]]
-    """(type, offset in the source, feature, context) sorted by offset."""
+    hits: list[tuple[str, Where, str, str]]
+    """(type, offset in the source or forensic path, feature, context); the page's own
+    hits sorted by offset, then those inside the streams that start in the page."""
     unreadable: list[tuple[int, int, str]]
     scanned: int
+    notes: list[Note] = field(default_factory=list)
+    streams: list[dict[str, object]] = field(default_factory=list)
+    """Each decompressed stream: path, kind, name, size, complete (and hashes if asked)."""
 
 
 @dataclass
@@ -59,6 +104,20 @@ class ScanSummary:
     unreadable: list[dict[str, object]] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
     files: int = 0
+    notes: list[dict[str, str]] = field(default_factory=list)
+    """What the decompression could not do (limits, truncated or corrupt streams)."""
+    streams: int = 0
+    bytes_decompressed: int = 0
+    alerts: list[Alert] = field(default_factory=list)
+    alert_count: int = 0
+    feeds: list[dict[str, object]] = field(default_factory=list)
+    source_hashes: dict[str, str] = field(default_factory=dict)
+    started_at: str = ""
+    ended_at: str = ""
+    command_line: list[str] = field(default_factory=list)
+    options: dict[str, object] = field(default_factory=dict)
+
+    MAX_ALERTS_IN_JSON = 1000
 
     @property
     def mb_per_s(self) -> float:
@@ -78,35 +137,130 @@ class ScanSummary:
             "counts": self.counts,
             "unreadable": self.unreadable,
             "skipped": self.skipped,
+            "streams": self.streams,
+            "bytes_decompressed": self.bytes_decompressed,
+            "notes": self.notes,
+            "indicator_feeds": self.feeds,
+            "alert_count": self.alert_count,
+            "alerts": [a.to_dict() for a in self.alerts[: self.MAX_ALERTS_IN_JSON]],
+            "source_hashes": self.source_hashes,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "options": self.options,
         }
 
 
 # ---------------------------------------------------------------- worker side
 
 _engine: Engine | None = None
+_options: Options = Options()
 
 
-def _init_worker(names: Sequence[str], engine: str) -> None:
-    global _engine
-    _engine = make_engine(select(",".join(names)), engine)
+def _init_worker(names: Sequence[str], engine: str, options: Options) -> None:
+    global _engine, _options
+    _engine = make_engine(select(",".join(names)), engine, options.utf16)
+    _options = options
 
 
-def scan_page(path: str, page: Page, engine: Engine | None = None) -> PageResult:
-    """The hits of one page of ``path`` (features that start inside the page)."""
+def _feature_text(text: str) -> str:
+    return escape(text.encode("utf-8", errors="replace"))
+
+
+class _Recursion:
+    """Decompresses the streams of one page and scans them, depth first."""
+
+    def __init__(self, engine: Engine, options: Options, result: PageResult) -> None:
+        self.engine = engine
+        self.options = options
+        self.limits = options.limits
+        self.budget = Budget(options.limits.max_total)
+        self.result = result
+
+    def streams_in(self, buf: bytes, magics: list[tuple[int, str]], base: int, prefix: str,
+                   read: Reader, depth: int) -> None:
+        """Decompress each stream whose magic number is at ``magics`` in ``buf``; ``base``
+        is the offset of ``buf[0]`` in what ``read`` reads, ``prefix`` the path of that data."""
+        for at, kind in magics:
+            offset = base + at
+            path = f"{prefix}{offset}-{kind}"
+            if depth > self.limits.max_depth:
+                if open_stream(read, offset, kind, 1 << 12) is not None:
+                    self.result.notes.append(Note(path, f"not decompressed: depth limit "
+                                                  f"({self.limits.max_depth}) reached"))
+                continue
+            if self.budget.left <= 0:
+                if open_stream(read, offset, kind, 1 << 12) is not None:
+                    self.result.notes.append(Note(path, "not decompressed: the page's "
+                                                  "decompression budget "
+                                                  f"({self.limits.max_total:,} bytes) is spent"))
+                continue
+            limit = min(self.limits.max_size, self.budget.left)
+            stream = open_stream(read, offset, kind, limit, buf[at : at + PROBE])
+            if stream is None:
+                continue
+            if stream.note is not None:
+                note = stream.note
+                if len(stream.data) >= limit and limit < self.limits.max_size:
+                    note += " (the page's decompression budget is spent)"
+                self.result.notes.append(Note(path, note))
+            if not stream.data:
+                continue
+            self.budget.left -= len(stream.data)
+            record: dict[str, object] = {"path": path, "kind": kind, "name": stream.name,
+                                         "size": len(stream.data),
+                                         "complete": stream.complete}
+            if self.options.hash_streams:
+                record["hashes"] = {name: hashlib.new(name, stream.data).hexdigest()
+                                    for name in ("md5", "sha1", "sha256")}
+            self.result.streams.append(record)
+            self.scan_data(stream.data, path + "-", depth)
+
+    def scan_data(self, data: bytes, prefix: str, depth: int) -> None:
+        """Scan decompressed ``data`` in pages with the same margin as the input."""
+        read = buffer_reader(data)
+        for page in plan(len(data), self.options.page_size, self.options.margin):
+            view = data[page.read_start : page.read_start + page.read_size]
+            lo = page.start - page.read_start
+            hi = lo + page.size
+            hits, magics = self.engine.scan(view, lo, hi, magics=True)
+            for name, start, text, end in hits:
+                context = view[max(0, start - CONTEXT) : end + CONTEXT]
+                self.result.hits.append((name, f"{prefix}{page.read_start + start}",
+                                         _feature_text(text), escape(context)))
+            self.streams_in(view, magics, page.read_start, prefix, read, depth + 1)
+
+
+def scan_page(path: str, page: Page, engine: Engine | None = None,
+              options: Options | None = None) -> PageResult:
+    """The hits of one page of ``path`` (features that start inside the page), and of the
+    compressed streams that start inside it."""
     active = engine or _engine
+    opts = options or _options
     assert active is not None, "worker not initialised"
     fd = os.open(path, os.O_RDONLY)
     try:
         buf, bad = read_region(fd, page.read_start, page.read_size)
+        lo = page.start - page.read_start
+        hi = min(len(buf), lo + page.size)
+        hits, magics = active.scan(buf, lo, hi, magics=opts.recurse)
+        result = PageResult([], [], 0)
+        for name, start, text, end in hits:
+            context = buf[max(0, start - CONTEXT) : end + CONTEXT]
+            result.hits.append((name, page.read_start + start, _feature_text(text),
+                                escape(context)))
+        if magics:
+            def read(offset: int, size: int) -> bytes:
+                return read_region(fd, offset, size)[0]
+
+            _Recursion(active, opts, result).streams_in(buf, magics, page.read_start, "",
+                                                         read, 1)
     finally:
         os.close(fd)
-    lo = page.start - page.read_start
-    hi = min(len(buf), lo + page.size)
-    hits = []
-    for name, start, text, end in active.find(buf, lo, hi):
-        context = buf[max(0, start - CONTEXT) : end + CONTEXT]
-        hits.append((name, page.read_start + start, escape(text.encode("latin-1")),
-                     escape(context)))
+    return _finish(result, page, buf, bad, lo, hi)
+
+
+def _finish(result: PageResult, page: Page, buf: bytes, bad: list[tuple[int, int, str]],
+            lo: int, hi: int) -> PageResult:
     owned_end = page.start + page.size
     unreadable = [
         (max(o, page.start), min(o + n, owned_end) - max(o, page.start), err)
@@ -118,7 +272,9 @@ def scan_page(path: str, page: Page, engine: Engine | None = None) -> PageResult
         gap_start = page.read_start + len(buf)
         if gap_start < owned_end:
             unreadable.append((gap_start, owned_end - gap_start, "short read (input truncated)"))
-    return PageResult(hits, unreadable, max(0, hi - lo))
+    result.unreadable = unreadable
+    result.scanned = max(0, hi - lo)
+    return result
 
 
 def _scan_task(args: tuple[str, Page]) -> PageResult:
@@ -179,29 +335,74 @@ def scan(
     page_size: int = DEFAULT_PAGE_SIZE,
     margin: int = DEFAULT_MARGIN,
     progress: Progress | None = None,
+    indicators: IndicatorSet | None = None,
+    recurse: bool = True,
+    limits: Limits | None = None,
+    utf16: bool = True,
+    hash_source: bool = False,
+    command_line: Sequence[str] | None = None,
 ) -> ScanSummary:
-    """Scan ``input_path`` (file, device or directory tree) into feature files in ``outdir``."""
+    """Scan ``input_path`` (file, device or directory tree) into feature files in ``outdir``.
+
+    ``indicators``: known indicators to flag hits against (``alerts.txt``); ``recurse``:
+    decompress gzip/zlib/zip streams within ``limits``; ``utf16``: also UTF-16LE text;
+    ``hash_source``: SHA-256 of a single-file input (read a second time, in a thread),
+    recorded in ``report.xml``; ``command_line``: recorded in ``report.xml``.
+    """
     types = select(scanners)
     jobs = jobs or default_jobs()
     if jobs < 1:
         raise ValueError("jobs must be at least 1")
     root = Path(input_path)
     found, skipped = sources(root)
-    local_engine = make_engine(types, engine)
-    summary = ScanSummary(str(root), local_engine.name, jobs, [t.name for t in types],
+    options = Options(recurse=recurse, limits=limits or Limits(), utf16=utf16,
+                      page_size=page_size, margin=margin,
+                      hash_streams=bool(indicators and indicators.has_hashes))
+    summary = ScanSummary(str(root), engine_name(engine), jobs, [t.name for t in types],
                           skipped=skipped, files=len(found))
     summary.bytes_total = sum(s.size for s in found)
+    summary.command_line = list(command_line if command_line is not None else sys.argv)
+    summary.started_at = _now()
+    summary.options = {"page_size": page_size, "margin": margin, "recurse": recurse,
+                       "utf16": utf16, "max_depth": options.limits.max_depth,
+                       "max_stream_size": options.limits.max_size,
+                       "max_page_decompressed": options.limits.max_total}
+    if indicators is not None:
+        summary.feeds = indicators.feeds()
+    hasher = _SourceHasher(found[0].path) if hash_source and len(found) == 1 and \
+        not found[0].label else None
     started = time.perf_counter()
-    writer = FeatureWriter(Path(outdir), types, str(root))
+    writer = FeatureWriter(Path(outdir), types, str(root), alerts=indicators is not None)
     tasks = [(source, page) for source in found
              for page in plan(source.size, page_size, margin)]
+    # The parent only scans when there is no pool; its Hyperscan database would cost a
+    # compilation (about 0.1 s of CPU) for nothing.
+    local_engine = make_engine(types, engine, utf16) if jobs == 1 or len(tasks) <= 1 else None
     done = 0
     try:
         for (source, page), result in zip(tasks, _results(tasks, types, jobs, engine,
-                                                          local_engine), strict=True):
+                                                          local_engine, options), strict=True):
+            label = f"{source.label}:" if source.label else ""
             for name, offset, feature, context in result.hits:
-                where = f"{source.label}:{offset}" if source.label else str(offset)
+                where = f"{label}{offset}"
                 writer.add(name, where, feature, context)
+                if indicators is not None:
+                    for match in indicators.match(name, feature):
+                        _alert(summary, writer, Alert(where, name, feature, context,
+                                                      match.feed, match.indicator,
+                                                      match.value))
+            for record in result.streams:
+                summary.streams += 1
+                summary.bytes_decompressed += int(str(record["size"]))
+                hashes = record.get("hashes")
+                if indicators is not None and isinstance(hashes, dict):
+                    for match in indicators.match_hashes(hashes):
+                        where = f"{label}{record['path']}"
+                        _alert(summary, writer, Alert(where, "file", match.value, "",
+                                                      match.feed, match.indicator,
+                                                      match.value))
+            for note in result.notes:
+                summary.notes.append({"path": f"{label}{note.path}", "message": note.message})
             for offset, length, error in result.unreadable:
                 summary.unreadable.append({"path": source.label or str(source.path),
                                            "offset": offset, "length": length,
@@ -212,20 +413,63 @@ def scan(
                 progress(done, summary.bytes_total)
     finally:
         summary.seconds = time.perf_counter() - started
+        if hasher is not None:
+            summary.source_hashes = hasher.result()
+            if hasher.error is not None:
+                summary.notes.append({"path": str(root),
+                                      "message": f"not hashed: {hasher.error}"})
+        summary.ended_at = _now()
         summary.counts = writer.close(summary.to_dict)
+        write_dfxml(Path(outdir) / "report.xml", summary, types)
     return summary
 
 
+def _alert(summary: ScanSummary, writer: FeatureWriter, alert: Alert) -> None:
+    writer.alert(alert)
+    summary.alert_count += 1
+    if len(summary.alerts) < summary.MAX_ALERTS_IN_JSON:
+        summary.alerts.append(alert)
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+class _SourceHasher:
+    """SHA-256 of the input, in a thread (hashlib releases the GIL) while the workers scan."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.digest: dict[str, str] = {}
+        self.error: str | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            sha = hashlib.sha256()
+            with open(self.path, "rb", buffering=0) as handle:
+                while chunk := handle.read(8 << 20):
+                    sha.update(chunk)
+            self.digest = {"sha256": sha.hexdigest()}
+        except OSError as exc:
+            self.error = exc.strerror or str(exc)
+
+    def result(self) -> dict[str, str]:
+        self.thread.join()
+        return self.digest
+
+
 def _results(tasks: list[tuple[Source, Page]], types: Sequence[FeatureType], jobs: int,
-             engine: str, local: Engine) -> Iterator[PageResult]:
-    if jobs == 1 or len(tasks) <= 1:
+             engine: str, local: Engine | None, options: Options) -> Iterator[PageResult]:
+    if local is not None:
         for source, page in tasks:
-            yield scan_page(str(source.path), page, local)
+            yield scan_page(str(source.path), page, local, options)
         return
     names = [t.name for t in types]
     context = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
     with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
-                             initargs=(names, engine)) as pool:
+                             initargs=(names, engine, options)) as pool:
         # Keep only a few pages in flight per worker: memory stays constant on any input.
         window = jobs * 2
         pending = []
