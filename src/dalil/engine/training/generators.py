@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from dalil.engine.evidence.scene import VOLATILITY
+from dalil.engine.scenarios.chain import build_chain
 from dalil.engine.scenarios.disk import DEFAULT_SIZE_MIB, FILESYSTEMS, Persona, build_disk
 from dalil.engine.scenarios.places import places_for
 from dalil.engine.training.fatimage import FatFile, build_fat12
@@ -426,6 +427,61 @@ def disk_image(ctx: GenContext) -> dict[str, Fact]:
     }
 
 
+# --- cryptocurrency: a regtest chain with a laundering flow ----------------------------
+
+
+def bitcoin_chain(ctx: GenContext) -> dict[str, Fact]:
+    """A regtest ``blk*.dat`` from :mod:`dalil.engine.scenarios.chain`, its tag list and a
+    victim's report naming one ransom payment (the trainee's way in)."""
+    rng, pool = ctx.rng, ctx.pool
+    seed = rng.getrandbits(64)
+    scenario = build_chain(seed, start=ctx.start)
+    tags_name = str(ctx.options.get("tags", "tags.csv"))
+    report_name = str(ctx.options.get("report", "victim-report.txt"))
+    for name in (tags_name, report_name):
+        if name == ctx.output or "/" in name or name.startswith(("answer-key", "briefing.")):
+            raise ValueError(f"bitcoin_chain: option file name {name!r} is not allowed")
+    scenario.write(ctx.out_dir, blk_name=ctx.output, tags_name=tags_name, key_name=None)
+    k = scenario.key
+    payment = rng.choice(k["victim_payments"])
+    victim = ctx.params.get("victim") or pool.person(rng)
+    paid_local = pool.local(datetime.fromisoformat(payment["time"]))
+    stamp = paid_local.strftime("%Y-%m-%d %H:%M")
+    report = (
+        f"VICTIM REPORT / ЗАЯВЛЕНИЕ ПОТЕРПЕВШЕГО\n\n"
+        f"Victim / Потерпевший: {victim}\n"
+        f"Paid / Оплачено: {payment['amount_btc']:.8f} BTC, {stamp} ({pool.timezone})\n"
+        f"Transaction id from the wallet app / ID транзакции из приложения кошелька:\n"
+        f"{payment['txid']}\n\n"
+        "The files on my computer were encrypted; the note demanded payment in bitcoin to\n"
+        "the address it showed. I paid from my own wallet, bought at an exchange.\n"
+        "Файлы на моём компьютере были зашифрованы; в записке требовали оплату в биткоинах\n"
+        "на указанный адрес. Я заплатил(а) со своего кошелька, купленного на бирже.\n")
+    (ctx.out_dir / report_name).write_text(report, encoding="utf-8", newline="\n")
+    how = (f"{ctx.output}: a regtest chain of {k['blocks']} blocks and {k['transactions']} "
+           f"transactions built by dalil.engine.scenarios.chain (chain seed {seed}), real "
+           f"keys and signatures")
+    planted = k["planted"]
+    return {
+        "ransom_address": Fact(k["ransom_address"], f"{how}; {planted['ransom_address']}; "
+                               f"{report_name} names payment {payment['txid']} of "
+                               f"{payment['amount_btc']} BTC"),
+        "ransom_received": Fact(k["ransom_received_btc"], planted["ransom_received"],
+                                {"tolerance": 0.000001}),
+        "perpetrator_cluster": Fact(k["perpetrator_cluster"], planted["perpetrator_cluster"],
+                                    {"wallet": k["perpetrator_wallet"]}),
+        "coinjoin_txid": Fact(k["coinjoin_txid"], planted["coinjoin"]),
+        "exchange": Fact(k["exchange"], planted["deposit"]),
+        "deposit_address": Fact(k["deposit_address"], planted["deposit"]),
+        "deposit_amount": Fact(k["deposit_btc"], f"{planted['deposit']}: the deposit "
+                               f"{k['deposit_txid']} credits {k['deposit_sat']} sat",
+                               {"tolerance": 0.000001}),
+        "peeling_hops": Fact(k["peeling_hops"], planted["peeling_chain"], {"tolerance": 0}),
+        "path": Fact(ctx.output, f"the blk file of {how}"),
+        "tags": Fact(tags_name, f"the exchange tags of {how}, Dalil CSV tag format"),
+    }
+
+
 GENERATORS: dict[str, GeneratorSpec] = {
     "usb_image": GeneratorSpec(
         "usb_image", usb_image, ("sha256", "files", "path"), ("suspect",),
@@ -446,6 +502,14 @@ GENERATORS: dict[str, GeneratorSpec] = {
         description="a suspect's disk image (ext4 or FAT32) with documents, GPS photos, "
                     "Chrome history, a Telegram export, a USB trace, deleted and "
                     "carving-only files"),
+    "bitcoin_chain": GeneratorSpec(
+        "bitcoin_chain", bitcoin_chain,
+        ("ransom_address", "ransom_received", "perpetrator_cluster", "coinjoin_txid",
+         "exchange", "deposit_address", "deposit_amount", "peeling_hops", "path", "tags"),
+        (), {"tags": str, "report": str},
+        description="a protocol-valid regtest blk*.dat (real keys and signatures) with a "
+                    "ransom laundering flow: victims, consolidation, peeling chain, CoinJoin, "
+                    "exchange deposit; plus exchange tags and a victim's report"),
 }
 
 
