@@ -24,6 +24,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "carve": ("carve",),
     "case": ("cases",),
     "chain": ("chain",),
+    "class": ("classes",),
     "custody": ("cases",),
     "demo": ("serve",),
     "evidence": ("cases",),

@@ -34,6 +34,9 @@ class Institution(models.Model):
 class Role(models.TextChoices):
     TRAINEE = "trainee", _("Trainee")
     TRAINER = "trainer", _("Trainer")
+    # Training-of-trainers: previews any variant with its key and validates adapted
+    # templates, but runs no class and sees no trainee's work.
+    TRAINER_IN_TRAINING = "trainer_in_training", _("Trainer-in-training")
     EXAMINER = "examiner", _("Examiner")
     PROSECUTOR = "prosecutor", _("Prosecutor")
     COORDINATOR = "coordinator", _("Coordinator")

@@ -74,3 +74,41 @@ class AssignForm(forms.Form):
 
 class AnswerForm(forms.Form):
     answer = forms.CharField(label=_("Your answer"), max_length=100_000, strip=False)
+
+
+class GradeForm(forms.Form):
+    score = forms.FloatField(label=_("Score"), min_value=0)
+    comment = forms.CharField(label=_("Comment for the trainee"), required=False,
+                              max_length=5000, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class PreviewForm(forms.Form):
+    seed = forms.IntegerField(label=_("Seed"), min_value=0, max_value=2**31 - 1, initial=1)
+    country = forms.ChoiceField(label=_("Country"), required=False)
+
+    def __init__(self, *args: Any, countries: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["country"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [("", _("Drawn by the seed"))] + [(c, c) for c in countries]
+
+
+class TemplateCheckForm(forms.Form):
+    archive = forms.FileField(label=_("Template as a ZIP archive"), required=False,
+                              help_text=_("The template's directory: template.yaml and its "
+                                          "briefings."))
+    directory = forms.ChoiceField(label=_("Or a directory in DALIL_HOME/templates"),
+                                  required=False)
+
+    def __init__(self, *args: Any, directories: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["directory"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [("", "—")] + [(d, d) for d in directories]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if bool(data.get("archive")) == bool(data.get("directory")):
+            raise forms.ValidationError(_("Upload an archive or choose a directory (one of "
+                                          "the two)."))
+        return data

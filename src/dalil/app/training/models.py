@@ -117,6 +117,8 @@ class Variant(models.Model):
     evidence = models.JSONField(default=list)  # [{path, size, sha256}] (blobs)
     tasks = models.JSONField(default=list)  # questions and hint costs, never answers
     generated_at = models.DateTimeField(null=True, blank=True)
+    # When the trainee first opened the lab: the start of "time to solve".
+    started_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["assignment", "trainee__username"]
@@ -159,6 +161,12 @@ class TaskResult(models.Model):
     needs_trainer = models.BooleanField(default=False)
     feedback = models.TextField(blank=True)
     last_answer = models.JSONField(null=True, blank=True)
+    # A free-text answer scored by a trainer against the rubric (``needs_trainer`` is then
+    # False): who, when, and the comment the trainee sees beside the score.
+    graded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                                  null=True, blank=True, related_name="+")
+    graded_at = models.DateTimeField(null=True, blank=True)
+    trainer_comment = models.TextField(blank=True)
     first_attempt_at = models.DateTimeField(null=True, blank=True)
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     solved_at = models.DateTimeField(null=True, blank=True)

@@ -46,6 +46,8 @@ from dalil.engine.training.yamlmarks import ContentError
 
 GENERATE_JOB = "generate_variants"
 TRAINER_ROLES = {Role.TRAINER, Role.ADMINISTRATOR}
+# Who may preview any template's variants with their keys and validate adapted templates.
+PREVIEW_ROLES = {Role.TRAINER, Role.TRAINER_IN_TRAINING, Role.ADMINISTRATOR}
 # Graders whose answer is a JSON document (a list or an object) rather than a line of text.
 JSON_GRADERS = {"set", "ordering", "rubric"}
 
@@ -61,6 +63,16 @@ def is_trainer(user: Any) -> bool:
     """Trainers and administrators run classes and see answer keys; nobody else does."""
     return bool(getattr(user, "is_authenticated", False)
                 and (user.is_superuser or getattr(user, "role", None) in TRAINER_ROLES))
+
+
+def may_preview(user: Any) -> bool:
+    """Trainers and trainers-in-training: template previews with keys, template checks.
+
+    A preview is generated from a seed, never from a trainee's variant: it shows nobody's
+    work.
+    """
+    return bool(getattr(user, "is_authenticated", False)
+                and (user.is_superuser or getattr(user, "role", None) in PREVIEW_ROLES))
 
 
 def classes_for(user: Any) -> QuerySet[TrainingClass]:
@@ -299,6 +311,9 @@ def submit_answer(variant: Variant, task_id: str, text: str) -> tuple[TaskResult
         result = _result(variant, task_id)
         if result.solved:
             raise TrainingError(_("This task is already solved."))
+        if result.graded_at is not None:
+            raise TrainingError(_("The trainer has graded this task: it takes no more "
+                                  "answers."))
         limit = key_task.get("max_attempts")
         if isinstance(limit, int) and result.attempts >= limit:
             raise TrainingError(_("No attempts left for this task."))
@@ -331,7 +346,7 @@ def reveal_hint(variant: Variant, task_id: str) -> HintUse:
     hints = _key_task(variant, task_id).get("hints") or []
     with transaction.atomic():
         result = _result(variant, task_id)
-        if result.solved:
+        if result.solved or result.graded_at is not None:
             raise TrainingError(_("This task is already solved."))
         if result.hints_used >= len(hints):
             raise TrainingError(_("There are no more hints for this task."))
@@ -401,7 +416,7 @@ def lab_view(variant: Variant, *, show_key: bool = False) -> dict[str, Any]:
             hints.append(entry)
         limit = public.get("max_attempts")
         attempts = result.attempts if result else 0
-        solved = bool(result and result.solved)
+        solved = bool(result and (result.solved or result.graded_at))
         view = TaskView(
             id=task_id, grader=public["grader"], points=float(public["points"]),
             question=_localised(public["question"], language), choices=public.get(
@@ -466,22 +481,163 @@ def _cell(value: Any) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def progress_csv(assignment: LabAssignment) -> str:
+PROGRESS_HEADER = ["class", "lab", "version", "trainee", "name", "status", "task", "solved",
+                   "attempts", "hints", "score", "max", "first_attempt_at", "solved_at"]
+
+
+def progress_rows(assignment: LabAssignment) -> list[list[Any]]:
+    """The export's rows (one per trainee and task), values unescaped and typed."""
     data = progress(assignment)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["class", "lab", "version", "trainee", "name", "status", "task", "solved",
-                     "attempts", "hints", "score", "max", "first_attempt_at", "solved_at"])
+    rows: list[list[Any]] = []
     for row in data["rows"]:
         trainee = row["trainee"]
         for cell, column in zip(row["cells"], data["columns"], strict=True):
             r = cell["result"]
-            writer.writerow([_cell(v) for v in (
+            rows.append([
                 assignment.training_class.name, assignment.template, assignment.version,
                 trainee.username, trainee.get_full_name(), row["variant"].status,
                 column["id"], "yes" if r and r.solved else "no", r.attempts if r else 0,
-                r.hints_used if r else 0, f"{r.score:g}" if r else "0",
-                f"{float(column['points']):g}",
+                r.hints_used if r else 0, r.score if r else 0.0, float(column["points"]),
                 r.first_attempt_at.isoformat() if r and r.first_attempt_at else "",
-                r.solved_at.isoformat() if r and r.solved_at else "")])
+                r.solved_at.isoformat() if r and r.solved_at else ""])
+    return rows
+
+
+def progress_csv(assignment: LabAssignment) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(PROGRESS_HEADER)
+    for row in progress_rows(assignment):
+        writer.writerow([_cell(f"{v:g}" if isinstance(v, float) else v) for v in row])
     return buffer.getvalue()
+
+
+def progress_xlsx(assignment: LabAssignment) -> bytes:
+    """The progress table as an XLSX workbook: the CSV's rows, with numbers as numbers.
+
+    Text cells are escaped as in the CSV: openpyxl stores a string that starts with ``=``
+    as a formula, so a trainee named ``=HYPERLINK(...)`` would otherwise run in Excel.
+    """
+    from openpyxl import Workbook
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(title=_("Progress")[:31])
+    sheet.append(PROGRESS_HEADER)
+    for row in progress_rows(assignment):
+        sheet.append([v if isinstance(v, int | float) else _cell(v) for v in row])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+# --- manual grading of free-text answers -------------------------------------------------
+
+
+def mark_started(variant: Variant) -> None:
+    """Record when the trainee first opened the lab (the start of "time to solve")."""
+    if variant.started_at is None:
+        now = timezone.now()
+        Variant.objects.filter(pk=variant.pk, started_at__isnull=True).update(started_at=now)
+        variant.started_at = now
+
+
+def rubric_items(task: dict[str, Any], language: str) -> list[tuple[str, str]]:
+    """A free-text task's rubric as (criterion, text) lines in the class's language.
+
+    The rubric is the task's ``options.rubric`` mapping; each value is a text, a text per
+    locale, or ``{points, text}``. The task's explanation follows as a last line.
+    """
+    rubric = (task.get("options") or {}).get("rubric") or {}
+    items: list[tuple[str, str]] = []
+    if isinstance(rubric, dict) and rubric and set(rubric) <= set(dict(settings.LANGUAGES)):
+        items.append(("", _localised(rubric, language)))
+    elif isinstance(rubric, dict):
+        for name, value in rubric.items():
+            if isinstance(value, dict) and "text" in value:
+                text = _localised(value["text"], language)
+                if isinstance(value.get("points"), int | float):
+                    text = _("%(text)s (%(points)s points)") % {
+                        "text": text, "points": f"{float(value['points']):g}"}
+            else:
+                text = _localised(value, language) if isinstance(value, dict) else str(value)
+            items.append((str(name), text))
+    explanation = _localised(task.get("explanation") or {}, language)
+    if explanation:
+        items.append((_("explanation"), explanation))
+    return items
+
+
+@dataclass
+class QueueItem:
+    result: TaskResult
+    variant: Variant
+    question: str
+    rubric: list[tuple[str, str]]
+    answer: str
+    hint_cost: float
+
+
+def to_grade(training_class: TrainingClass) -> QuerySet[TaskResult]:
+    """The class's free-text answers that await a trainer."""
+    return TaskResult.objects.filter(variant__assignment__training_class=training_class,
+                                     needs_trainer=True, variant__status=Variant.Status.READY)
+
+
+def grading_queue(training_class: TrainingClass) -> list[QueueItem]:
+    """Free-text answers of the class awaiting a trainer, oldest first, with their rubric."""
+    results = (to_grade(training_class)
+               .select_related("variant", "variant__trainee", "variant__assignment",
+                               "variant__assignment__training_class")
+               .order_by("last_attempt_at", "pk"))
+    items = []
+    for result in results:
+        variant = result.variant
+        language = content_language(variant, variant.briefing or ["en"])
+        task = _key_task(variant, result.task_id)
+        items.append(QueueItem(
+            result=result, variant=variant,
+            question=_localised(task.get("question") or {}, language),
+            rubric=rubric_items(task, language), answer=pretty_answer(result.last_answer),
+            hint_cost=_hint_cost(task, result.hints_used)))
+    return items
+
+
+def _hint_cost(task: dict[str, Any], used: int) -> float:
+    hints = task.get("hints") or []
+    return float(sum(float(h.get("cost", 0)) for h in hints[:used] if isinstance(h, dict)))
+
+
+def grade_manually(result: TaskResult, *, user: User, score: float,
+                   comment: str = "") -> TaskResult:
+    """A trainer scores a free-text answer against the rubric; the trainee sees it.
+
+    The score is out of the task's points; hints opened cost their points as with
+    automatic grading (only when the score is above zero). A graded task counts as solved
+    when it scored anything, and takes no more answers either way.
+    """
+    with transaction.atomic():
+        result = TaskResult.objects.select_for_update().select_related(
+            "variant", "variant__assignment").get(pk=result.pk)
+        variant = result.variant
+        if not classes_for(user).filter(pk=variant.assignment.training_class_id).exists():
+            raise TrainingError(_("Only the class's trainer may grade this answer."))
+        if not result.needs_trainer:
+            raise TrainingError(_("This answer does not await grading."))
+        task = _key_task(variant, result.task_id)
+        points = float(task.get("points", result.max_score))
+        if not 0 <= score <= points:
+            raise TrainingError(_("The score is between 0 and %(points)s.")
+                                % {"points": f"{points:g}"})
+        final = max(0.0, score - _hint_cost(task, result.hints_used)) if score > 0 else 0.0
+        now = timezone.now()
+        result.score = round(final, 4)
+        result.max_score = points
+        result.needs_trainer = False
+        result.solved = score > 0
+        result.solved_at = now if score > 0 else None
+        result.graded_by = user
+        result.graded_at = now
+        result.trainer_comment = comment.strip()
+        result.feedback = ""  # the page says "graded by the trainer", in the reader's language
+        result.save()
+    return result

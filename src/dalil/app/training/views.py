@@ -20,9 +20,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from dalil.app.cases.services import blob_store
 from dalil.app.jobs.models import Job
-from dalil.app.training import forms, services
-from dalil.app.training.models import LabAssignment, TrainingClass, Variant
+from dalil.app.training import analytics, checking, forms, services
+from dalil.app.training.models import LabAssignment, TaskResult, TrainingClass, Variant
 from dalil.engine.evidence.blobstore import BlobStoreError
+from dalil.engine.training.generate import GenerationError
+from dalil.engine.training.templates import load_template, scenarios_dir, template_ids
+from dalil.engine.training.yamlmarks import ContentError
 
 
 def _is_htmx(request: HttpRequest) -> bool:
@@ -69,6 +72,8 @@ def _template_choices() -> list[tuple[str, str]]:
 def home(request: HttpRequest) -> HttpResponse:
     if services.is_trainer(request.user):
         return redirect("training:classes")
+    if services.may_preview(request.user):
+        return redirect("training:preview_list")
     return redirect("training:my_labs")
 
 
@@ -110,11 +115,14 @@ def _class_page(request: HttpRequest, training_class: TrainingClass, *,
             "ready": sum(1 for v in variants if v.ready),
             "job": latest if latest and latest.created_by_id == request.user.pk else None,
             "progress": services.progress(assignment),
+            "statistics": analytics.task_statistics(assignment),
         })
     context = {
         "class": training_class,
         "enrolments": training_class.enrolments.select_related("trainee"),
         "assignments": assignments,
+        "gains": analytics.knowledge_gain(training_class),
+        "to_grade": services.to_grade(training_class).count(),
         "enrol_form": enrol_form or forms.EnrolForm(training_class=training_class),
         "assign_form": assign_form or forms.AssignForm(choices=_template_choices()),
         "nav": "training",
@@ -200,6 +208,54 @@ def assignment_csv(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_GET
+def assignment_xlsx(request: HttpRequest, pk: int) -> HttpResponse:
+    assignment = _assignment(request, pk)
+    name = slugify(f"{assignment.training_class.name}-{assignment.template}") or "progress"
+    response = HttpResponse(
+        services.progress_xlsx(assignment),
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    response["Content-Disposition"] = f'attachment; filename="{name}-progress.xlsx"'
+    return response
+
+
+@login_required
+@require_GET
+def grading_queue(request: HttpRequest, pk: int) -> HttpResponse:
+    """Free-text answers of the class that await the trainer, each beside its rubric."""
+    training_class = _class(request, pk)
+    items = services.grading_queue(training_class)
+    return render(request, "training/grading_queue.html",
+                  {"class": training_class, "items": items, "nav": "training"})
+
+
+@login_required
+@require_POST
+def grade_result(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_trainer(request)
+    result = get_object_or_404(
+        TaskResult.objects.select_related("variant__assignment__training_class"), pk=pk,
+        variant__assignment__training_class__in=services.classes_for(request.user))
+    class_pk = result.variant.assignment.training_class_id
+    form = forms.GradeForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(str(e) for errors in form.errors.values()
+                                         for e in errors))
+    else:
+        try:
+            services.grade_manually(result, user=request.user,  # type: ignore[arg-type]
+                                    score=form.cleaned_data["score"],
+                                    comment=form.cleaned_data["comment"] or "")
+        except services.TrainingError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, _("Graded: %(trainee)s, task %(task)s.") % {
+                "trainee": result.variant.trainee.get_full_name()
+                or result.variant.trainee.username, "task": result.task_id})
+    return redirect("training:grading", pk=class_pk)
+
+
+@login_required
+@require_GET
 def variant_key(request: HttpRequest, pk: int) -> HttpResponse:
     """The trainer's copy of a variant's answer key (JSON). Never for a trainee."""
     _require_trainer(request)
@@ -250,6 +306,8 @@ def lab_detail(request: HttpRequest, pk: int) -> HttpResponse:
     variant = _variant(request, pk)
     if not variant.ready:
         raise Http404
+    if variant.trainee_id == request.user.pk:
+        services.mark_started(variant)
     return render(request, "training/lab.html", _lab_context(request, variant))
 
 
@@ -326,3 +384,109 @@ def lab_evidence(request: HttpRequest, pk: int, name: str) -> FileResponse:
                             content_type="application/octet-stream")
     response["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+# --- training-of-trainers ----------------------------------------------------------------
+
+
+def _require_previewer(request: HttpRequest) -> None:
+    if not services.may_preview(request.user):
+        raise PermissionDenied(_("Only trainers and trainers-in-training may open this page."))
+
+
+@login_required
+@require_GET
+def preview_list(request: HttpRequest) -> HttpResponse:
+    _require_previewer(request)
+    return render(request, "training/preview_list.html",
+                  {"templates": services.available_templates(), "nav": "training"})
+
+
+def _preview_template(template_id: str) -> tuple[str, list[str]]:
+    if template_id not in template_ids():  # a packaged id, never a path
+        raise Http404
+    try:
+        template = load_template(scenarios_dir() / template_id)
+    except ContentError:
+        raise Http404 from None
+    return template.id, list(template.countries)
+
+
+@login_required
+@require_GET
+def preview_variant(request: HttpRequest, template_id: str) -> HttpResponse:
+    """Any variant of a template with its answer key, generated on demand from a seed."""
+    _require_previewer(request)
+    template_id, countries = _preview_template(template_id)
+    form = forms.PreviewForm(request.GET or None, countries=countries)
+    context: dict[str, object] = {"template_id": template_id, "form": form,
+                                  "nav": "training"}
+    if form.is_bound and form.is_valid():
+        seed, country = form.cleaned_data["seed"], form.cleaned_data["country"]
+        try:
+            preview = checking.preview_variant(template_id, seed, country=country or None)
+        except (GenerationError, ContentError, checking.CheckError) as exc:
+            form.add_error(None, str(exc))
+        else:
+            if request.GET.get("format") == "json":
+                response = HttpResponse(json.dumps(preview.key, indent=2, ensure_ascii=False,
+                                                   sort_keys=True),
+                                        content_type="application/json; charset=utf-8")
+                response["Content-Disposition"] = (
+                    f'attachment; filename="answer-key-{template_id}-{seed}.json"')
+                response["X-Content-Type-Options"] = "nosniff"
+                return response
+            language = request.GET.get("language") or request.LANGUAGE_CODE
+            if language not in preview.briefings:
+                language = "en" if "en" in preview.briefings else next(
+                    iter(preview.briefings), "en")
+            context.update(preview=preview, seed=seed, language=language,
+                           briefing=preview.briefings.get(language, ""),
+                           tasks=[_preview_task(t, language) for t in preview.key["tasks"]])
+    return render(request, "training/preview.html", context,
+                  status=400 if form.is_bound and form.errors else 200)
+
+
+def _preview_task(task: dict[str, object], language: str) -> dict[str, object]:
+    def text(value: object) -> str:
+        if isinstance(value, dict):
+            return str(value.get(language) or value.get("en") or next(iter(value.values()),
+                                                                        ""))
+        return str(value or "")
+
+    hints = task.get("hints") or []
+    assert isinstance(hints, list)
+    return {"id": task["id"], "grader": task["grader"], "points": task["points"],
+            "question": text(task.get("question")), "answer": task.get("answer"),
+            "planted": task.get("planted", ""), "explanation": text(task.get("explanation")),
+            "hints": [{"cost": h.get("cost", 0), "text": text(h.get("text"))} for h in hints],
+            "rubric": services.rubric_items(dict(task), language)
+            if task.get("grader") == "free_text" else []}
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def template_check(request: HttpRequest) -> HttpResponse:
+    """Validate an adapted template as ``dalil train check`` does; show file:line errors."""
+    _require_previewer(request)
+    directories = checking.local_template_dirs()
+    form = forms.TemplateCheckForm(request.POST or None, request.FILES or None,
+                                   directories=directories)
+    report = None
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                if form.cleaned_data.get("archive"):
+                    upload = form.cleaned_data["archive"]
+                    report = checking.check_upload(upload, upload.name)
+                else:
+                    report = checking.check_local(form.cleaned_data["directory"])
+            except checking.CheckError as exc:
+                form.add_error(None, str(exc))
+        if report is None or not report.ok:
+            status = 400
+    return render(request, "training/template_check.html",
+                  {"form": form, "report": report, "directories": directories,
+                   "templates_home": checking.templates_home(), "nav": "training"},
+                  status=status)
