@@ -13,6 +13,7 @@ from rich.table import Table
 
 from dalil.cli.output import err, error, fail, out, print_json
 from dalil.cli.root import app
+from dalil.engine.forensics.encryption import Keys, detect_encryption
 from dalil.engine.forensics.extract import (
     ExtractError,
     extract_all,
@@ -27,6 +28,12 @@ from dalil.engine.forensics.filesystem import (
     select_volume,
 )
 from dalil.engine.forensics.image import Image, ImageError, TskImage, open_image
+from dalil.engine.forensics.logical import (
+    LogicalVolumeError,
+    has_vss,
+    is_lvm,
+    list_logical_volumes,
+)
 from dalil.engine.forensics.timeline import bodyfile
 from dalil.engine.forensics.volume import list_volumes
 from dalil.engine.forensics.walk import WalkProblem, walk
@@ -38,6 +45,33 @@ app.add_typer(image_app, name="image")
 app.add_typer(fs_app, name="fs")
 
 VOLUME_HELP = "Volume number as `dalil image info` (and mmls) show it; needed if several."
+PARTIAL = 3  # exit code: the output is there, but some directories could not be read
+
+_PASSWORD = typer.Option(None, "--password", help="Password of a BitLocker or LUKS volume.")
+_RECOVERY = typer.Option(None, "--recovery-password",
+                         help="BitLocker recovery password (48 digits in 8 groups).")
+_KEY_FILE = typer.Option(None, "--key-file",
+                         help="BitLocker startup key (.BEK) or LUKS key file.")
+
+
+def _keys(password: str | None, recovery: str | None, key_file: str | None) -> Keys:
+    return Keys(password=password, recovery_password=recovery, key_file=key_file)
+
+
+class _Problems:
+    """Reports walk problems on stderr as they come and remembers there were some."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, problem: WalkProblem) -> None:
+        self.count += 1
+        _report(problem)
+
+    def exit_if_any(self) -> None:
+        if self.count:
+            error(f"{self.count} directories could not be read; the rest is complete")
+            raise typer.Exit(PARTIAL)
 
 
 @contextmanager
@@ -52,24 +86,29 @@ def _opened(path: str) -> Iterator[Image]:
         image.close()
 
 
-def _file_system(image: Image, volume: int | None) -> FileSystem:
+def _file_system(image: Image, volume: int | None, keys: Keys | None = None) -> FileSystem:
     try:
         tsk = TskImage(image)
-        return open_file_system(image, select_volume(image, volume, tsk), tsk)
+        return open_file_system(image, select_volume(image, volume, tsk), tsk, keys)
     except (FileSystemError, ImageError) as exc:
         fail(str(exc))
 
 
 def _report(problem: WalkProblem) -> None:
-    error(f"{problem.message} (directory {problem.path}, inode {problem.inode}): skipped")
+    error(f"{problem.message}: skipped")
 
 
 @image_app.command("info")
 def image_info(
     image_path: str = typer.Argument(..., metavar="IMAGE", help="Image file (first segment)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
+    password: str | None = _PASSWORD,
+    recovery_password: str | None = _RECOVERY,
+    key_file: str | None = _KEY_FILE,
 ) -> None:
-    """Container, media size, stored metadata and hashes, volumes and their file systems."""
+    """Container, media size, stored metadata and hashes, volumes and their file systems,
+    encryption (BitLocker, LUKS), LVM logical volumes and shadow copies."""
+    keys = _keys(password, recovery_password, key_file)
     with _opened(image_path) as image:
         tsk = TskImage(image)
         volumes: list[dict[str, Any]] = []
@@ -77,8 +116,8 @@ def image_info(
             row = volume.to_dict()
             if volume.allocated:
                 try:
-                    row["file_system"] = open_file_system(image, volume, tsk).to_dict()
-                except FileSystemError as exc:
+                    _describe_volume(image, tsk, volume, keys, row)
+                except ImageError as exc:
                     row["file_system"] = None
                     row["error"] = str(exc)
             volumes.append(row)
@@ -90,13 +129,48 @@ def image_info(
               f"{document['size']} bytes", highlight=False)
     for key, value in {**document["metadata"], **document["stored_hashes"]}.items():
         out.print(f"  {key}: {value}", highlight=False, markup=False)
-    table = Table("volume", "offset", "sector", "length", "description", "file system")
+    table = Table("volume", "offset", "sector", "length", "description", "file system",
+                  "encryption")
     for row in volumes:
         fs_info = row.get("file_system")
         kind = fs_info["type"] if fs_info else ("-" if not row["allocated"] else "unreadable")
+        crypt = row.get("encryption")
+        locked = crypt and not crypt["unlocked"]
         table.add_row(str(row["index"]), str(row["offset"]), str(row["start_sector"]),
-                      str(row["length_sectors"]), row["description"], kind)
+                      str(row["length_sectors"]), row["description"],
+                      "encrypted" if locked else kind,
+                      f"{crypt['label']}{' (locked)' if locked else ''}" if crypt else "-")
     out.print(table)
+    for row in volumes:
+        for logical in row.get("logical_volumes", []):
+            out.print(f"  volume {row['index']}: {logical['type']} {logical['index']} "
+                      f"{logical['name']} ({logical['size']} bytes)", highlight=False,
+                      markup=False)
+        if row.get("error"):
+            err.print(row["error"], highlight=False, markup=False, soft_wrap=True)
+
+
+def _describe_volume(image: Image, tsk: TskImage, volume: Any, keys: Keys,
+                     row: dict[str, Any]) -> None:
+    """Fill ``row`` with the volume's encryption, logical volumes and file system."""
+    encryption = detect_encryption(image, volume.offset)
+    if encryption is not None:
+        row["encryption"] = encryption.to_dict() | {"unlocked": False}
+    if is_lvm(image, volume.offset) or has_vss(image, volume.offset):
+        try:
+            row["logical_volumes"] = [lv.to_dict() for lv in list_logical_volumes(
+                image, volume.offset, volume.size)]
+        except LogicalVolumeError as exc:
+            row["logical_volumes_error"] = str(exc)
+    try:
+        fs = open_file_system(image, volume, tsk, keys)
+    except FileSystemError as exc:
+        row["file_system"] = None
+        row["error"] = str(exc)
+        return
+    row["file_system"] = fs.to_dict()
+    if encryption is not None:
+        row["encryption"]["unlocked"] = True
 
 
 @fs_app.command("ls")
@@ -106,11 +180,18 @@ def fs_ls(
     recursive: bool = typer.Option(False, "-r", "--recursive", help="Walk subdirectories."),
     deleted: bool = typer.Option(False, "--deleted", help="Only deleted entries."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
+    password: str | None = _PASSWORD,
+    recovery_password: str | None = _RECOVERY,
+    key_file: str | None = _KEY_FILE,
 ) -> None:
-    """List entries (allocated and deleted); paths as the Sleuth Kit's `fls -p`."""
+    """List entries (allocated and deleted); paths as the Sleuth Kit's `fls -p`.
+
+    Exit code 3: listed, but some directories could not be read (named on stderr).
+    """
+    problems = _Problems()
     with _opened(image_path) as image:
-        fs = _file_system(image, volume)
-        entries = (e for e in walk(fs, recursive=recursive, on_problem=_report)
+        fs = _file_system(image, volume, _keys(password, recovery_password, key_file))
+        entries = (e for e in walk(fs, recursive=recursive, on_problem=problems)
                    if e.deleted or not deleted)
         if as_json:
             keys = ("inode", "path", "type", "size", "deleted", "mtime", "atime", "ctime",
@@ -120,11 +201,13 @@ def fs_ls(
                 full = entry.to_dict()
                 rows.append({key: full[key] for key in keys} | {"address": entry.address})
             print_json(rows)
-            return
-        for entry in entries:
-            flag = "* " if entry.deleted else ""
-            sys.stdout.write(f"{entry.name_type}/{entry.meta_type or '-'} {flag}"
-                             f"{entry.address}:\t{entry.path}\n")
+        else:
+            for entry in entries:
+                flag = "* " if entry.deleted else ""
+                sys.stdout.write(f"{entry.name_type}/{entry.meta_type or '-'} {flag}"
+                                 f"{entry.address}:\t{entry.path}\n")
+    sys.stdout.flush()
+    problems.exit_if_any()
 
 
 @fs_app.command("cat")
@@ -133,12 +216,15 @@ def fs_cat(
     inode: int | None = typer.Option(None, "--inode", help="Metadata address (inode, MFT entry)."),
     path: str | None = typer.Option(None, "--path", help="Path inside the file system."),
     volume: int | None = typer.Option(None, "--volume", help=VOLUME_HELP),
+    password: str | None = _PASSWORD,
+    recovery_password: str | None = _RECOVERY,
+    key_file: str | None = _KEY_FILE,
 ) -> None:
     """Write a file's bytes to stdout (deleted files too, where the content is still there)."""
     if (inode is None) == (path is None):
         fail("give exactly one of --inode or --path", code=2)
     with _opened(image_path) as image:
-        fs = _file_system(image, volume)
+        fs = _file_system(image, volume, _keys(password, recovery_password, key_file))
         try:
             entry = find_by_inode(fs, inode) if inode is not None else find_by_path(fs, path or "")
             if entry.is_dir:
@@ -157,12 +243,19 @@ def fs_extract(
     deleted: bool = typer.Option(False, "--deleted", help="Also extract deleted files."),
     volume: int | None = typer.Option(None, "--volume", help=VOLUME_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the provenance records as JSON."),
+    password: str | None = _PASSWORD,
+    recovery_password: str | None = _RECOVERY,
+    key_file: str | None = _KEY_FILE,
 ) -> None:
-    """Extract every file into OUTDIR with safe names and a provenance record per file."""
+    """Extract every file into OUTDIR with safe names and a provenance record per file.
+
+    Exit code 3: extracted, but some directories could not be read (named on stderr).
+    """
+    problems = _Problems()
     with _opened(image_path) as image:
-        fs = _file_system(image, volume)
+        fs = _file_system(image, volume, _keys(password, recovery_password, key_file))
         try:
-            records = list(extract_all(fs, outdir, include_deleted=deleted, on_problem=_report))
+            records = list(extract_all(fs, outdir, include_deleted=deleted, on_problem=problems))
         except (ExtractError, OSError) as exc:
             fail(str(exc))
     incomplete = [r for r in records if not r.complete]
@@ -176,6 +269,7 @@ def fs_extract(
     for record in incomplete:
         err.print(f"warning: {record.path}: {record.error or 'incomplete'}", highlight=False,
                   markup=False)
+    problems.exit_if_any()
 
 
 @app.command("timeline")
@@ -185,16 +279,24 @@ def timeline(
     output: Path | None = typer.Option(None, "-o", "--output", help="Write to FILE."),
     volume: int | None = typer.Option(None, "--volume", help=VOLUME_HELP),
     prefix: str = typer.Option("/", "--prefix", help="Mount point put before every path."),
+    password: str | None = _PASSWORD,
+    recovery_password: str | None = _RECOVERY,
+    key_file: str | None = _KEY_FILE,
 ) -> None:
-    """Write a timeline of the file system (TSK bodyfile, for mactime)."""
+    """Write a timeline of the file system (TSK bodyfile, for mactime).
+
+    Exit code 3: written, but some directories could not be read (named on stderr).
+    """
     if output_format != "bodyfile":
         fail(f"unknown format {output_format!r}: use bodyfile", code=2)
+    problems = _Problems()
     with _opened(image_path) as image:
-        fs = _file_system(image, volume)
+        fs = _file_system(image, volume, _keys(password, recovery_password, key_file))
         target = open(output, "w", encoding="utf-8") if output else sys.stdout  # noqa: SIM115
         try:
-            for line in bodyfile(fs, prefix, on_problem=_report):
+            for line in bodyfile(fs, prefix, on_problem=problems):
                 target.write(line + "\n")
         finally:
             if output:
                 target.close()
+    problems.exit_if_any()

@@ -123,6 +123,12 @@ def read_content(fs: FileSystem, entry: Entry) -> Iterator[bytes]:
     if entry.inode == 0 and entry.deleted:
         raise ExtractError(f"{fs.where()}: {entry.path}: deleted name with no metadata left, "
                            "content not recoverable")
+    if fs.size and entry.size > max(fs.size, fs.image.size):
+        # A size no file on this volume can have (a corrupt inode or MFT entry): reading
+        # it would stream zeros for ever.
+        raise ExtractError(f"{fs.where()}: {entry.path} (inode {entry.inode}): size "
+                           f"{entry.size} bytes in its metadata is larger than the whole "
+                           f"file system ({fs.size} bytes): absurd size, content not read")
     try:
         tsk_file = fs.tsk.open_meta(inode=entry.inode)
     except OSError as exc:

@@ -1,4 +1,9 @@
-"""File-system layer: open the file system of one volume through The Sleuth Kit."""
+"""File-system layer: open the file system of one volume through The Sleuth Kit.
+
+Before asking TSK, the volume's first sector is checked for encryption (BitLocker, LUKS)
+and LVM: such a volume is reported for what it is, with its offset, never as "no file
+system"; with :class:`Keys` an encrypted volume is decrypted and its file system opened.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,28 @@ from typing import Any
 
 import pytsk3
 
+from dalil.engine.forensics.encryption import (
+    Encryption,
+    Keys,
+    UnlockError,
+    detect_encryption,
+    unlock,
+)
 from dalil.engine.forensics.image import Image, ImageError, TskImage
+from dalil.engine.forensics.logical import LogicalVolumeError, is_lvm, list_logical_volumes
 from dalil.engine.forensics.volume import Volume, file_system_volumes
 
 
 class FileSystemError(Exception):
     """No readable file system; the message names the image, the volume and the offset."""
+
+
+class EncryptedVolumeError(FileSystemError):
+    """The volume is encrypted and no key (or a wrong one) was given."""
+
+    def __init__(self, message: str, encryption: Encryption) -> None:
+        super().__init__(message)
+        self.encryption = encryption
 
 
 _FS_NAMES = {
@@ -46,6 +67,7 @@ class FileSystem:
     root_inode: int
     first_inode: int
     last_inode: int
+    size: int = 0  # bytes the file system spans (blocks x block size)
 
     @property
     def offset(self) -> int:
@@ -67,27 +89,58 @@ class FileSystem:
             "root_inode": self.root_inode,
             "first_inode": self.first_inode,
             "last_inode": self.last_inode,
+            "size": self.size,
         }
 
 
 def describe(image: Image, volume: Volume) -> str:
     if volume.table == "none":
-        return f"{image.path}, whole media (offset 0)"
-    return (f"{image.path}, volume {volume.index} at offset {volume.offset} "
+        return f"{image.where()}, whole media (offset 0)"
+    return (f"{image.where()}, volume {volume.index} at offset {volume.offset} "
             f"(sector {volume.start_sector})")
 
 
+def bare_volume(image: Image) -> Volume:
+    """The whole media of ``image`` as one volume (no partition table)."""
+    return Volume(0, 0, image.size // 512, 512, "whole media (no partition table)", True,
+                  "none")
+
+
 def open_file_system(image: Image, volume: Volume,
-                     tsk_image: TskImage | None = None) -> FileSystem:
-    """Open the file system of ``volume``, or raise :class:`FileSystemError` naming it."""
-    tsk_image = tsk_image or TskImage(image)
+                     tsk_image: TskImage | None = None, keys: Keys | None = None) -> FileSystem:
+    """Open the file system of ``volume``, or raise :class:`FileSystemError` naming it.
+
+    An encrypted volume raises :class:`EncryptedVolumeError` unless ``keys`` open it; then
+    the file system inside the decrypted volume is returned (its ``image`` is the layer).
+    """
     if volume.offset >= image.size:
         raise FileSystemError(f"{describe(image, volume)}: the volume starts past the end of "
                               f"the image ({image.size} bytes): truncated image?")
+    encryption = detect_encryption(image, volume.offset)
+    if encryption is not None:
+        if not keys:
+            raise EncryptedVolumeError(encryption.locked_message(image.where()), encryption)
+        try:
+            inner = unlock(image, encryption, volume.size or image.size - volume.offset, keys)
+        except UnlockError as exc:
+            raise EncryptedVolumeError(str(exc), encryption) from exc
+        return open_file_system(inner, bare_volume(inner))
+    if is_lvm(image, volume.offset):
+        try:
+            names = ", ".join(lv.name for lv in list_logical_volumes(
+                image, volume.offset, volume.size)) or "none"
+        except LogicalVolumeError as exc:
+            names = f"unreadable ({exc})"
+        raise FileSystemError(f"{describe(image, volume)}: LVM physical volume at offset "
+                              f"{volume.offset} (logical volumes: {names}), no file system "
+                              "directly inside")
+    tsk_image = tsk_image or TskImage(image)
     try:
         fs = pytsk3.FS_Info(tsk_image, offset=volume.offset)
     except (OSError, ImageError) as exc:
         detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unreadable"
+        if tsk_image.errors:
+            detail = f"{detail}; {tsk_image.errors[-1]}"
         hint = ""
         if volume.offset + volume.size > image.size and volume.table != "none":
             hint = f" (the image is {image.size} bytes, shorter than the volume: truncated?)"
@@ -97,7 +150,8 @@ def open_file_system(image: Image, volume: Volume,
     info = fs.info
     kind = _FS_NAMES.get(int(info.ftype), f"type-{int(info.ftype)}")
     return FileSystem(image, volume, fs, kind, int(info.block_size), int(info.root_inum),
-                      int(info.first_inum), int(info.last_inum))
+                      int(info.first_inum), int(info.last_inum),
+                      int(info.block_count) * int(info.block_size))
 
 
 def select_volume(image: Image, index: int | None,

@@ -2,13 +2,19 @@
 
 Containers: raw (dd), split raw (``.000/.001``, ``.001/.002``, ``.aa/.ab``; the set is
 found from the first segment), EWF (E01, through pyewf, with its stored case metadata and
-hashes), QCOW2 (pyqcow), VMDK (pyvmdk) and VHD/VHDX (pyvhdi). Everything is opened
-read-only. :class:`TskImage` hands any of them to The Sleuth Kit.
+hashes), QCOW2 (pyqcow), VMDK (pyvmdk) and VHD/VHDX (pyvhdi reads both). Everything is
+opened read-only. :class:`TskImage` hands any of them to The Sleuth Kit.
+
+An image can also be a layer inside another one (a decrypted BitLocker or LUKS volume, an
+LVM logical volume, a VSS snapshot): :meth:`Image.layered` wraps such a reader so that the
+volume and file-system layers read it like any other media, and messages still name the
+image file and the place inside it.
 """
 
 from __future__ import annotations
 
 import bisect
+import glob
 import os
 import re
 from collections.abc import Callable
@@ -34,7 +40,7 @@ class ImageInfo:
     """What the container says about itself."""
 
     path: str
-    container: str  # raw, split-raw, ewf, qcow2, vmdk, vhd
+    container: str  # raw, split-raw, ewf, qcow2, vmdk, vhd, vhdx
     size: int  # bytes of the media inside the container
     segments: tuple[str, ...]
     metadata: dict[str, str] = field(default_factory=dict)
@@ -164,11 +170,33 @@ def _sniff(path: Path) -> str:
         return "qcow2"
     if head.startswith((b"KDMV", b"COWD")) or b"# Disk DescriptorFile" in head[:64]:
         return "vmdk"
-    if head.startswith(b"vhdxfile") or head.startswith(b"conectix") or tail.startswith(
-        b"conectix"
-    ):
+    if head.startswith(b"vhdxfile"):
+        return "vhdx"
+    if head.startswith(b"conectix") or tail.startswith(b"conectix"):
         return "vhd"
     return "raw"
+
+
+_EWF_SEGMENT = re.compile(r"^\.[EeLs](\d{2})$")
+
+
+def _check_ewf_segments(path: Path, names: list[str]) -> None:
+    """A numbered EWF segment missing from the set (``.E01``, ``.E02``, no ``.E03``, ``.E04``).
+
+    libewf's glob stops at the first gap, so the folder is searched for later segments.
+    """
+    first = Path(names[0])
+    letter = first.suffix[1:2] or "E"
+    found = {int(m[1]) for sibling in first.parent.glob(f"{glob.escape(first.stem)}.*")
+             if (m := _EWF_SEGMENT.match(sibling.suffix)) and sibling.suffix[1] == letter}
+    found |= {int(m[1]) for n in names if (m := _EWF_SEGMENT.match(Path(n).suffix))}
+    if not found:
+        return
+    missing = [n for n in range(1, max(found) + 1) if n not in found]
+    if missing:
+        raise ImageError(f"{path}: EWF segment {first.with_suffix('')}.{letter}"
+                         f"{missing[0]:02d} is missing (segments found up to "
+                         f"{letter}{max(found):02d}): the image cannot be read whole")
 
 
 def _missing_binding(container: str, package: str) -> ImageError:
@@ -187,6 +215,9 @@ def _open_libyal(path: Path, container: str) -> tuple[_LibyalReader, dict[str, s
             except ImportError as exc:
                 raise _missing_binding("EWF", "libewf-python") from exc
             names = pyewf.glob(str(path))
+            if not names:
+                raise ImageError(f"{path}: no EWF segment files found")
+            _check_ewf_segments(path, names)
             handle = pyewf.handle()
             handle.open(names, "r")
             segments = tuple(names)
@@ -214,17 +245,21 @@ def _open_libyal(path: Path, container: str) -> tuple[_LibyalReader, dict[str, s
             try:
                 import pyvhdi
             except ImportError as exc:
-                raise _missing_binding("VHD", "libvhdi-python") from exc
+                raise _missing_binding(container, "libvhdi-python") from exc
             handle = pyvhdi.file()
             handle.open(str(path), "r")
         size = int(handle.get_media_size())
     except (OSError, ValueError) as exc:
-        raise ImageError(f"{path}: cannot open as {container.upper()}: {exc}") from exc
+        detail = " ".join(str(exc).split())
+        raise ImageError(f"{path}: cannot open as {container.upper()}: {detail}") from exc
     return _LibyalReader(handle, size), metadata, hashes, segments
 
 
 class Image:
     """An opened disk image: ``read(offset, size)`` over the media, whatever the container."""
+
+    _reader: _Reader
+    info: ImageInfo
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         source = Path(path)
@@ -249,13 +284,36 @@ class Image:
         self._reader = reader
         self.path = str(source)
         self.size = size
+        self.layer = ""  # empty for the image file itself; see layered()
+
+    @classmethod
+    def layered(cls, parent: Image, reader: _Reader, size: int, container: str,
+                layer: str) -> Image:
+        """A media inside ``parent`` (decrypted volume, logical volume, snapshot).
+
+        ``layer`` says where it comes from (``LUKS1 volume at offset 1048576,
+        decrypted``); :attr:`path` stays the image file's, for provenance.
+        """
+        image = cls.__new__(cls)
+        image._reader = reader
+        image.path = parent.path
+        image.size = size
+        image.layer = f"{parent.layer}, {layer}" if parent.layer else layer
+        image.info = ImageInfo(parent.path, container, size, parent.info.segments)
+        return image
+
+    def where(self, offset: int | None = None) -> str:
+        """The image file, the layer inside it if any, and ``offset`` for messages."""
+        text = f"{self.path}, {self.layer}" if self.layer else self.path
+        return text if offset is None else f"{text}, offset {offset}"
 
     def read(self, offset: int, size: int) -> bytes:
         """Up to ``size`` bytes at ``offset``; short only at the end of the media."""
         try:
             return self._reader.read_at(offset, size)
         except (OSError, ValueError) as exc:
-            raise ImageError(f"{self.path}: read error at offset {offset}: {exc}") from exc
+            detail = " ".join(str(exc).split())
+            raise ImageError(f"{self.where()}: read error at offset {offset}: {detail}") from exc
 
     def close(self) -> None:
         self._reader.close()
@@ -267,18 +325,65 @@ class Image:
         self.close()
 
 
+class ImageRegion:
+    """``size`` bytes of an :class:`Image` from ``offset``, as the read-only file object
+    that the libyal bindings' ``open_file_object`` expect (read, seek, tell, get_size)."""
+
+    def __init__(self, image: Image, offset: int, size: int) -> None:
+        self._image = image
+        self._offset = offset
+        self._size = max(0, min(size, image.size - offset))
+        self._position = 0
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            size = self._size - self._position
+        size = min(size, self._size - self._position)
+        if size <= 0:
+            return b""
+        data = self._image.read(self._offset + self._position, size)
+        self._position += len(data)
+        return data
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._position, os.SEEK_END: self._size}[whence]
+        if base + offset < 0:
+            raise OSError(f"{self._image.where()}: seek before the start of the region")
+        self._position = base + offset
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
+
+    def get_offset(self) -> int:
+        return self._position
+
+    def get_size(self) -> int:
+        return self._size
+
+    def close(self) -> None:
+        """The image is closed by its owner."""
+
+
 class TskImage(pytsk3.Img_Info):  # type: ignore[misc]
     """An :class:`Image` as The Sleuth Kit sees it (an external image)."""
 
     def __init__(self, image: Image) -> None:
         self._image = image
+        self.errors: list[ImageError] = []  # read errors TSK was given a short read for
         super().__init__(url="", type=pytsk3.TSK_IMG_TYPE_EXTERNAL)
 
     def close(self) -> None:
         """TSK closes its side; the :class:`Image` is closed by its owner."""
 
     def read(self, offset: int, size: int) -> bytes:
-        data = self._image.read(offset, size)
+        try:
+            data = self._image.read(offset, size)
+        except ImageError as exc:
+            # An exception must not cross into TSK (it comes back as a bare RuntimeError):
+            # give it a short read, which it reports as an I/O error, and keep ours.
+            self.errors.append(exc)
+            return b""
         if len(data) < size and offset < self._image.size:
             # Past the real end of a truncated file: TSK expects the requested length.
             data += b"\0" * (min(size, self._image.size - offset) - len(data))

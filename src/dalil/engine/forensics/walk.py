@@ -268,10 +268,12 @@ def walk(
     """
     root = fs.root_inode if start_inode is None else start_inode
 
-    def report(path: str, inode: int, exc: Exception) -> None:
+    def report(path: str, inode: int, exc: Exception | str) -> None:
         if on_problem is not None:
-            message = str(exc).strip().splitlines()[-1] if str(exc).strip() else repr(exc)
-            on_problem(WalkProblem(path or "/", inode, f"{fs.where()}: {message}"))
+            message = " ".join(str(exc).split()) or repr(exc)
+            on_problem(WalkProblem(path or "/", inode,
+                                   f"{fs.where()}: directory /{path} (inode {inode}): "
+                                   f"{message}"))
 
     try:
         top = fs.tsk.open_dir(inode=root)
@@ -302,7 +304,10 @@ def walk(
             continue
         inode = int(tsk_file.info.name.meta_addr)
         if inode in chain:
-            continue  # a directory loop: already being walked above us
+            # A directory loop: this inode is already being walked above us.
+            report(f"{prefix}{sanitize(raw)}", inode,
+                   "directory loop: it is one of its own parent directories; not entered")
+            continue
         child_path = f"{prefix}{sanitize(raw)}/"
         try:
             directory = tsk_file.as_directory()
@@ -311,3 +316,21 @@ def walk(
             continue
         stack.append((iter(directory), child_path, inode))
         chain.add(inode)
+
+
+class Walk:
+    """A walk that keeps the problems it met alongside the entries it yields.
+
+    ``for entry in (w := Walk(fs)): ...`` then ``w.problems`` lists every directory that
+    could not be read (its path, inode and a message naming image, volume and offset).
+    """
+
+    def __init__(self, fs: FileSystem, *, recursive: bool = True,
+                 start_inode: int | None = None, file_name_times: bool = False) -> None:
+        self.fs = fs
+        self.problems: list[WalkProblem] = []
+        self._options: dict[str, Any] = {"recursive": recursive, "start_inode": start_inode,
+                                         "file_name_times": file_name_times}
+
+    def __iter__(self) -> Iterator[Entry]:
+        return walk(self.fs, on_problem=self.problems.append, **self._options)
