@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "dalil.app.jobs",
     "dalil.app.forensics",
     "dalil.app.training",
+    "dalil.app.scanning",
     "dalil.app.web",
 ]
 

@@ -9,4 +9,5 @@ urlpatterns = [
     path("jobs/", include("dalil.app.jobs.urls")),
     path("forensics/", include("dalil.app.forensics.urls")),
     path("training/", include("dalil.app.training.urls")),
+    path("scanning/", include("dalil.app.scanning.urls")),
 ]

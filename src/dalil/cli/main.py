@@ -38,6 +38,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "onion": ("chain", "capture"),
     "report": ("exchange",),
     "scan": ("scan",),
+    "scan-exhibit": ("scan_exhibit",),
     "serve": ("serve",),
     "timeline": ("forensics",),
     "train": ("train",),

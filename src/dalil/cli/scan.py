@@ -18,9 +18,15 @@ from dalil.engine.scan.recurse import Limits
 @app.command("scan")
 def scan_command(
     input_path: Path = typer.Argument(..., metavar="INPUT",
-                                      help="File, device or directory tree to scan."),
-    outdir: Path = typer.Option(..., "-o", "--outdir",
-                                help="Folder for the feature files (bulk_extractor format)."),
+                                      help="File, device or directory tree to scan (with "
+                                           "--exhibit: a case number)."),
+    outdir: Path | None = typer.Option(None, "-o", "--outdir",
+                                       help="Folder for the feature files (bulk_extractor "
+                                            "format)."),
+    exhibit: str | None = typer.Option(
+        None, "--exhibit", "-e",
+        help="Scan this exhibit of case INPUT and store the findings in the case "
+             "(as `dalil scan-exhibit`)."),
     scanners: str = typer.Option("all", "--scanners",
                                  help="Comma-separated feature types, or 'all'."),
     jobs: int = typer.Option(0, "-j", "--jobs", help="Worker processes (0: all cores)."),
@@ -44,7 +50,16 @@ def scan_command(
     """Scan raw bytes for features, validate each one, and write one feature file per type.
 
     Also writes a histogram per type, report.json and a DFXML report.xml in OUTDIR.
+    `dalil scan NUMBER --exhibit E` scans a case's exhibit instead (see scan-exhibit).
     """
+    if exhibit is not None:
+        from dalil.cli.scan_exhibit import scan_exhibit
+
+        scan_exhibit(str(input_path), exhibit, indicator_files=indicator_files, stop_lists=[],
+                     scanners=scanners, jobs=jobs, actor=None, as_json=as_json)
+        return
+    if outdir is None:
+        fail("give -o OUTDIR (or --exhibit E to scan a case's exhibit)", code=2)
     try:
         select(scanners)
     except ValueError as exc:

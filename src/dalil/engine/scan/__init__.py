@@ -5,6 +5,7 @@ Pure Python (Hyperscan as an optional accelerator); never imports Django. Entry 
 """
 
 from dalil.engine.scan.features import FEATURE_TYPES, FeatureType, select
-from dalil.engine.scan.runner import ScanError, ScanSummary, scan
+from dalil.engine.scan.runner import ScanError, ScanSummary, scan, scan_reader
 
-__all__ = ["FEATURE_TYPES", "FeatureType", "ScanError", "ScanSummary", "scan", "select"]
+__all__ = ["FEATURE_TYPES", "FeatureType", "ScanError", "ScanSummary", "scan", "scan_reader",
+           "select"]

@@ -16,6 +16,7 @@ hit against the known indicators (:mod:`.indicators`) and writes the alerts, his
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import multiprocessing
 import os
@@ -27,11 +28,19 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from dalil.engine.scan.features import CONTEXT, FeatureType, select
 from dalil.engine.scan.indicators import Alert, IndicatorSet
 from dalil.engine.scan.output import FeatureWriter, escape
-from dalil.engine.scan.pages import DEFAULT_MARGIN, DEFAULT_PAGE_SIZE, Page, plan, read_region
+from dalil.engine.scan.pages import (
+    DEFAULT_MARGIN,
+    DEFAULT_PAGE_SIZE,
+    SECTOR,
+    Page,
+    plan,
+    read_region,
+)
 from dalil.engine.scan.prefilter import Engine, engine_name, make_engine
 from dalil.engine.scan.recurse import (
     PROBE,
@@ -52,12 +61,28 @@ class ScanError(Exception):
     """The input cannot be scanned at all (missing, not a file, device or directory)."""
 
 
+class RandomAccess(Protocol):
+    """Bytes read by offset: a disk image's media (``dalil.engine.forensics.image.Image``)
+    or anything else that is not a plain file."""
+
+    def read(self, offset: int, size: int) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+Opener = Callable[[], RandomAccess]
+"""Opens a :class:`RandomAccess`; each worker process calls it once, so it must pickle
+(a module-level function or a ``functools.partial`` of one) when more than one job runs."""
+
+
 @dataclass(frozen=True)
 class Source:
     path: Path
     label: str
     """Prefix of the offset column: empty for a single input, the relative path in a tree."""
     size: int
+    opener: Opener | None = None
+    """Read through this instead of opening ``path`` (which then only names the input)."""
 
 
 @dataclass(frozen=True)
@@ -230,13 +255,59 @@ class _Recursion:
             self.streams_in(view, magics, page.read_start, prefix, read, depth + 1)
 
 
+_readers: dict[str, RandomAccess] = {}
+"""The readers this process opened, by input (kept open from page to page)."""
+
+
+def _reader(path: str, opener: Opener) -> RandomAccess:
+    reader = _readers.get(path)
+    if reader is None:
+        reader = _readers[path] = opener()
+    return reader
+
+
+def _close_readers() -> None:
+    while _readers:
+        _, reader = _readers.popitem()
+        reader.close()
+
+
+def _read_through(reader: RandomAccess, offset: int, size: int
+                  ) -> tuple[bytes, list[tuple[int, int, str]]]:
+    """As :func:`.pages.read_region`, through a reader: a region that fails to read is
+    read again sector by sector, and what still fails comes back as zeros, listed."""
+    with contextlib.suppress(Exception):  # an image reader's own errors: retried below
+        return reader.read(offset, size), []
+    parts: list[bytes] = []
+    bad: list[tuple[int, int, str]] = []
+    pos, end = offset, offset + size
+    while pos < end:
+        step = min(SECTOR - pos % SECTOR, end - pos)
+        try:
+            chunk = reader.read(pos, step)
+        except Exception as exc:  # an image reader's own error
+            if bad and bad[-1][0] + bad[-1][1] == pos:
+                bad[-1] = (bad[-1][0], bad[-1][1] + step, bad[-1][2])
+            else:
+                bad.append((pos, step, str(exc) or type(exc).__name__))
+            chunk = bytes(step)
+        parts.append(chunk)
+        if len(chunk) < step:
+            break
+        pos += step
+    return b"".join(parts), bad
+
+
 def scan_page(path: str, page: Page, engine: Engine | None = None,
-              options: Options | None = None) -> PageResult:
+              options: Options | None = None, opener: Opener | None = None) -> PageResult:
     """The hits of one page of ``path`` (features that start inside the page), and of the
-    compressed streams that start inside it."""
+    compressed streams that start inside it. With ``opener``, the bytes are read through
+    the reader it opens (kept open for the next pages of ``path``)."""
     active = engine or _engine
     opts = options or _options
     assert active is not None, "worker not initialised"
+    if opener is not None:
+        return _scan_reader_page(_reader(path, opener), page, active, opts)
     fd = os.open(path, os.O_RDONLY)
     try:
         buf, bad = read_region(fd, page.read_start, page.read_size)
@@ -259,6 +330,25 @@ def scan_page(path: str, page: Page, engine: Engine | None = None,
     return _finish(result, page, buf, bad, lo, hi)
 
 
+def _scan_reader_page(reader: RandomAccess, page: Page, engine: Engine, opts: Options
+                      ) -> PageResult:
+    buf, bad = _read_through(reader, page.read_start, page.read_size)
+    lo = page.start - page.read_start
+    hi = min(len(buf), lo + page.size)
+    hits, magics = engine.scan(buf, lo, hi, magics=opts.recurse)
+    result = PageResult([], [], 0)
+    for name, start, text, end in hits:
+        context = buf[max(0, start - CONTEXT) : end + CONTEXT]
+        result.hits.append((name, page.read_start + start, _feature_text(text),
+                            escape(context)))
+    if magics:
+        def read(offset: int, size: int) -> bytes:
+            return _read_through(reader, offset, size)[0]
+
+        _Recursion(engine, opts, result).streams_in(buf, magics, page.read_start, "", read, 1)
+    return _finish(result, page, buf, bad, lo, hi)
+
+
 def _finish(result: PageResult, page: Page, buf: bytes, bad: list[tuple[int, int, str]],
             lo: int, hi: int) -> PageResult:
     owned_end = page.start + page.size
@@ -277,8 +367,9 @@ def _finish(result: PageResult, page: Page, buf: bytes, bad: list[tuple[int, int
     return result
 
 
-def _scan_task(args: tuple[str, Page]) -> PageResult:
-    return scan_page(*args)
+def _scan_task(args: tuple[str, Page, Opener | None]) -> PageResult:
+    path, page, opener = args
+    return scan_page(path, page, opener=opener)
 
 
 # ---------------------------------------------------------------- parent side
@@ -341,24 +432,86 @@ def scan(
     utf16: bool = True,
     hash_source: bool = False,
     command_line: Sequence[str] | None = None,
+    start: int = 0,
 ) -> ScanSummary:
     """Scan ``input_path`` (file, device or directory tree) into feature files in ``outdir``.
 
     ``indicators``: known indicators to flag hits against (``alerts.txt``); ``recurse``:
     decompress gzip/zlib/zip streams within ``limits``; ``utf16``: also UTF-16LE text;
     ``hash_source``: SHA-256 of a single-file input (read a second time, in a thread),
-    recorded in ``report.xml``; ``command_line``: recorded in ``report.xml``.
+    recorded in ``report.xml``; ``command_line``: recorded in ``report.xml``; ``start``:
+    skip the pages that begin before this offset (resuming a single input where an
+    earlier run stopped; the progress counts them as done).
     """
+    root = Path(input_path)
+    found, skipped = sources(root)
+    return _run(found, skipped, str(root), outdir, scanners=scanners, jobs=jobs,
+                engine=engine, page_size=page_size, margin=margin, progress=progress,
+                indicators=indicators, recurse=recurse, limits=limits, utf16=utf16,
+                hash_source=hash_source, command_line=command_line, start=start)
+
+
+def scan_reader(
+    opener: Opener,
+    size: int,
+    outdir: str | os.PathLike[str],
+    *,
+    name: str,
+    scanners: str | None = None,
+    jobs: int | None = None,
+    engine: str = "auto",
+    page_size: int = DEFAULT_PAGE_SIZE,
+    margin: int = DEFAULT_MARGIN,
+    progress: Progress | None = None,
+    indicators: IndicatorSet | None = None,
+    recurse: bool = True,
+    limits: Limits | None = None,
+    utf16: bool = True,
+    hash_source: bool = False,
+    command_line: Sequence[str] | None = None,
+    start: int = 0,
+) -> ScanSummary:
+    """As :func:`scan`, over ``size`` bytes read through what ``opener`` opens (the logical
+    media of an E01, QCOW2, VMDK or VHD image, say); ``name`` names the input in the
+    reports. Each worker opens its own reader, so ``opener`` must pickle when ``jobs`` is
+    more than 1."""
+    found = [Source(Path(name), "", size, opener)]
+    return _run(found, [], name, outdir, scanners=scanners, jobs=jobs, engine=engine,
+                page_size=page_size, margin=margin, progress=progress,
+                indicators=indicators, recurse=recurse, limits=limits, utf16=utf16,
+                hash_source=hash_source, command_line=command_line, start=start)
+
+
+def _run(
+    found: list[Source],
+    skipped: list[dict[str, str]],
+    input_name: str,
+    outdir: str | os.PathLike[str],
+    *,
+    scanners: str | None,
+    jobs: int | None,
+    engine: str,
+    page_size: int,
+    margin: int,
+    progress: Progress | None,
+    indicators: IndicatorSet | None,
+    recurse: bool,
+    limits: Limits | None,
+    utf16: bool,
+    hash_source: bool,
+    command_line: Sequence[str] | None,
+    start: int,
+) -> ScanSummary:
     types = select(scanners)
     jobs = jobs or default_jobs()
     if jobs < 1:
         raise ValueError("jobs must be at least 1")
-    root = Path(input_path)
-    found, skipped = sources(root)
+    if start < 0:
+        raise ValueError("start must not be negative")
     options = Options(recurse=recurse, limits=limits or Limits(), utf16=utf16,
                       page_size=page_size, margin=margin,
                       hash_streams=bool(indicators and indicators.has_hashes))
-    summary = ScanSummary(str(root), engine_name(engine), jobs, [t.name for t in types],
+    summary = ScanSummary(input_name, engine_name(engine), jobs, [t.name for t in types],
                           skipped=skipped, files=len(found))
     summary.bytes_total = sum(s.size for s in found)
     summary.command_line = list(command_line if command_line is not None else sys.argv)
@@ -369,16 +522,18 @@ def scan(
                        "max_page_decompressed": options.limits.max_total}
     if indicators is not None:
         summary.feeds = indicators.feeds()
-    hasher = _SourceHasher(found[0].path) if hash_source and len(found) == 1 and \
+    if start:
+        summary.options["start"] = start
+    hasher = _SourceHasher(found[0]) if hash_source and len(found) == 1 and \
         not found[0].label else None
     started = time.perf_counter()
-    writer = FeatureWriter(Path(outdir), types, str(root), alerts=indicators is not None)
+    writer = FeatureWriter(Path(outdir), types, input_name, alerts=indicators is not None)
     tasks = [(source, page) for source in found
-             for page in plan(source.size, page_size, margin)]
+             for page in plan(source.size, page_size, margin) if page.start >= start]
     # The parent only scans when there is no pool; its Hyperscan database would cost a
     # compilation (about 0.1 s of CPU) for nothing.
     local_engine = make_engine(types, engine, utf16) if jobs == 1 or len(tasks) <= 1 else None
-    done = 0
+    done = summary.bytes_total - sum(page.size for _, page in tasks)  # skipped by ``start``
     try:
         for (source, page), result in zip(tasks, _results(tasks, types, jobs, engine,
                                                           local_engine, options), strict=True):
@@ -416,9 +571,10 @@ def scan(
         if hasher is not None:
             summary.source_hashes = hasher.result()
             if hasher.error is not None:
-                summary.notes.append({"path": str(root),
+                summary.notes.append({"path": input_name,
                                       "message": f"not hashed: {hasher.error}"})
         summary.ended_at = _now()
+        _close_readers()
         summary.counts = writer.close(summary.to_dict)
         write_dfxml(Path(outdir) / "report.xml", summary, types)
     return summary
@@ -438,8 +594,8 @@ def _now() -> str:
 class _SourceHasher:
     """SHA-256 of the input, in a thread (hashlib releases the GIL) while the workers scan."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, source: Source) -> None:
+        self.source = source
         self.digest: dict[str, str] = {}
         self.error: str | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -448,12 +604,22 @@ class _SourceHasher:
     def _run(self) -> None:
         try:
             sha = hashlib.sha256()
-            with open(self.path, "rb", buffering=0) as handle:
-                while chunk := handle.read(8 << 20):
-                    sha.update(chunk)
+            if self.source.opener is not None:
+                reader = self.source.opener()
+                try:
+                    for offset in range(0, self.source.size, 8 << 20):
+                        sha.update(reader.read(offset, min(8 << 20, self.source.size - offset)))
+                finally:
+                    reader.close()
+            else:
+                with open(self.source.path, "rb", buffering=0) as handle:
+                    while chunk := handle.read(8 << 20):
+                        sha.update(chunk)
             self.digest = {"sha256": sha.hexdigest()}
         except OSError as exc:
             self.error = exc.strerror or str(exc)
+        except Exception as exc:  # an image reader's own error
+            self.error = str(exc) or type(exc).__name__
 
     def result(self) -> dict[str, str]:
         self.thread.join()
@@ -464,7 +630,7 @@ def _results(tasks: list[tuple[Source, Page]], types: Sequence[FeatureType], job
              engine: str, local: Engine | None, options: Options) -> Iterator[PageResult]:
     if local is not None:
         for source, page in tasks:
-            yield scan_page(str(source.path), page, local, options)
+            yield scan_page(str(source.path), page, local, options, source.opener)
         return
     names = [t.name for t in types]
     context = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
@@ -475,7 +641,7 @@ def _results(tasks: list[tuple[Source, Page]], types: Sequence[FeatureType], job
         pending = []
         queue = iter(tasks)
         for source, page in queue:
-            pending.append(pool.submit(_scan_task, (str(source.path), page)))
+            pending.append(pool.submit(_scan_task, (str(source.path), page, source.opener)))
             if len(pending) >= window:
                 yield pending.pop(0).result()
         for future in pending:

@@ -1,0 +1,20 @@
+"""The scan job kind: a feature scan of an exhibit's bytes, run by `dalil worker`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dalil.app.cases.models import Exhibit
+from dalil.app.jobs.models import Job
+from dalil.app.jobs.services import JobContext, job_kind
+from dalil.app.scanning import services
+
+
+@job_kind(services.JOB_KIND)
+def scan_exhibit_job(context: JobContext, params: dict[str, Any]) -> dict[str, Any]:
+    """Scan the exhibit for features; a cancelled scan resumes from its last page."""
+    exhibit = Exhibit.objects.select_related("case").get(pk=params["exhibit_id"])
+    job = Job.objects.filter(pk=context.job.pk).first()
+    run = services.scan_exhibit(exhibit, context, actor=params["actor"], job=job,
+                                options=params.get("options") or {})
+    return services.summary(run)
