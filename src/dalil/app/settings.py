@@ -51,8 +51,9 @@ INSTALLED_APPS = [
     "dalil.app.cases",
     "dalil.app.jobs",
     "dalil.app.forensics",
-    "dalil.app.training",
     "dalil.app.scanning",
+    "dalil.app.training",
+    "dalil.app.ledger",
     "dalil.app.web",
 ]
 

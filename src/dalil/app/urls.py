@@ -8,6 +8,7 @@ urlpatterns = [
     path("cases/", include("dalil.app.cases.urls")),
     path("jobs/", include("dalil.app.jobs.urls")),
     path("forensics/", include("dalil.app.forensics.urls")),
-    path("training/", include("dalil.app.training.urls")),
     path("scanning/", include("dalil.app.scanning.urls")),
+    path("training/", include("dalil.app.training.urls")),
+    path("ledger/", include("dalil.app.ledger.urls")),
 ]
