@@ -48,10 +48,10 @@ def warm(path: Path) -> None:
             pass
 
 
-def run(cmd: list[str], *, then_sync: bool = False) -> Run:
+def run(cmd: list[str], *, then_sync: bool = False, env: dict[str, str] | None = None) -> Run:
     """Run ``cmd``: wall-clock seconds and its own peak RSS in KiB (wait4), then maybe sync."""
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
     assert proc.stdout is not None
     out = proc.stdout.read().decode("utf-8", "replace")
     _, status, usage = os.wait4(proc.pid, 0)

@@ -10,6 +10,8 @@ MultiHasher, whose digests run in parallel threads while the next chunk is read.
 from __future__ import annotations
 
 import io
+import queue
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -155,6 +157,129 @@ def _hash_content(fs: FileSystem, entry: Entry,
         error = str(exc)
     return ({name: d.hexdigest() for name, d in zip(algorithms, digests, strict=True)},
             done, head, error)
+
+
+_Work = list[tuple[int, bytes, bool]]
+
+
+class _AlgorithmThread(threading.Thread):
+    """Hashes every content with one algorithm, in the order the contents were fed."""
+
+    def __init__(self, algorithm: str, owner: ConcurrentHasher) -> None:
+        super().__init__(name=f"hash-{algorithm}", daemon=True)
+        self.algorithm = algorithm
+        self.owner = owner
+        self.inbox: queue.SimpleQueue[_Work | threading.Event | None] = queue.SimpleQueue()
+        self.done: dict[int, str] = {}
+        self.consumed = 0
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        active: dict[int, Any] = {}
+        algorithm = self.algorithm
+        while True:
+            item = self.inbox.get()
+            if item is None:
+                return
+            if isinstance(item, threading.Event):
+                item.set()
+                continue
+            size = 0
+            try:
+                for slot, data, last in item:
+                    digest = active.get(slot)
+                    if digest is None:
+                        digest = active[slot] = new_hash(algorithm)
+                    digest.update(data)
+                    size += len(data)
+                    if last:
+                        self.done[slot] = active.pop(slot).hexdigest()
+            except BaseException as exc:  # handed to the feeding thread
+                self.error = exc
+            with self.owner.condition:
+                self.consumed += size
+                self.owner.condition.notify_all()
+
+
+class ConcurrentHasher:
+    """Digests of many contents (the files of a walk), each algorithm in its own thread.
+
+    The feeding thread reads content and calls :meth:`feed` with each part of each file
+    (``slot`` names the file; ``last`` ends it); the parts are handed over in bundles, so
+    that ten thousand small files cost ten-odd hand-overs, not ten thousand. hashlib
+    releases the GIL on large buffers: the digests of one file run on other cores while the
+    feeding thread walks, reads and types the next ones. At most ``max_pending`` bytes
+    wait for hashing (memory stays bounded); :meth:`collect` waits for everything fed and
+    returns ``{slot: {algorithm: hexdigest}}`` of the finished contents.
+    """
+
+    BUNDLE_BYTES = 1 << 20
+    BUNDLE_ITEMS = 1024
+
+    def __init__(self, algorithms: Iterable[str], *, max_pending: int = 64 << 20) -> None:
+        self.algorithms = parse_algorithms(algorithms)
+        self.max_pending = max_pending
+        self.condition = threading.Condition()
+        self._threads = [_AlgorithmThread(name, self) for name in self.algorithms]
+        self._bundle: _Work = []
+        self._bundle_bytes = 0
+        self._fed = 0
+        for thread in self._threads:
+            thread.start()
+
+    def feed(self, slot: int, data: bytes, last: bool = False) -> None:
+        self._bundle.append((slot, data, last))
+        self._bundle_bytes += len(data)
+        if self._bundle_bytes >= self.BUNDLE_BYTES or len(self._bundle) >= self.BUNDLE_ITEMS:
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        if not self._bundle:
+            return
+        bundle, self._bundle = self._bundle, []
+        self._fed += self._bundle_bytes
+        self._bundle_bytes = 0
+        for thread in self._threads:
+            thread.inbox.put(bundle)  # read only: every thread sees the same parts
+        with self.condition:
+            while (self._fed - min(t.consumed for t in self._threads) > self.max_pending
+                   and not any(t.error for t in self._threads)):
+                self.condition.wait()
+        self._raise_errors()
+
+    def _raise_errors(self) -> None:
+        for thread in self._threads:
+            if thread.error is not None:
+                raise RuntimeError(f"{thread.algorithm} hashing failed: "
+                                   f"{thread.error!r}") from thread.error
+
+    def collect(self) -> dict[int, dict[str, str]]:
+        """Wait for every content fed so far; the digests of those that were ended."""
+        self._hand_over()
+        events = []
+        for thread in self._threads:
+            event = threading.Event()
+            thread.inbox.put(event)
+            events.append(event)
+        for event in events:
+            event.wait()
+        self._raise_errors()
+        first = self._threads[0]
+        slots = list(first.done)
+        found = {slot: {t.algorithm: t.done.pop(slot) for t in self._threads} for slot in slots}
+        return found
+
+    def close(self) -> None:
+        for thread in self._threads:
+            thread.inbox.put(None)
+        for thread in self._threads:
+            thread.join()
+
+    def __enter__(self) -> ConcurrentHasher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _opener(fs: FileSystem, entry: Entry) -> Callable[[], io.RawIOBase]:

@@ -42,9 +42,12 @@ MAX_DEPTH = 128  # as TSK's directory walk
 _FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
 
 
+_CONTROL_TO_CARET = bytes(0x5E if b < 0x20 else b for b in range(256))
+
+
 def sanitize(raw: bytes) -> str:
     """A name as ``fls`` prints it: control bytes become ``^``; invalid UTF-8 is replaced."""
-    return bytes(0x5E if b < 0x20 else b for b in raw).decode("utf-8", "replace")
+    return raw.translate(_CONTROL_TO_CARET).decode("utf-8", "replace")
 
 
 def _time(seconds: int, nano: int) -> datetime | None:
@@ -299,8 +302,15 @@ def walk(
         raw = bytes(tsk_file.info.name.name)
         if raw in (b".", b".."):
             continue
-        yield from _entries_of(fs, tsk_file, prefix, file_name_times)
-        if not recursive or len(stack) >= MAX_DEPTH or not _recurse_into(tsk_file):
+        meta_type: str | None = None
+        for entry in _entries_of(fs, tsk_file, prefix, file_name_times):
+            meta_type = entry.meta_type
+            yield entry
+        if not recursive or len(stack) >= MAX_DEPTH:
+            continue
+        if not fs.is_ntfs and meta_type not in ("d", "V"):
+            continue  # not a directory (one entry, its metadata type): no need to ask TSK
+        if not _recurse_into(tsk_file):
             continue
         inode = int(tsk_file.info.name.meta_addr)
         if inode in chain:
