@@ -11,7 +11,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from dalil.cli.output import err, error, fail, out, print_json
+from dalil.cli.output import err, error, fail, out, print_json, print_json_array
 from dalil.cli.root import app
 from dalil.engine.forensics.encryption import Keys, detect_encryption
 from dalil.engine.forensics.extract import (
@@ -196,11 +196,8 @@ def fs_ls(
         if as_json:
             keys = ("inode", "path", "type", "size", "deleted", "mtime", "atime", "ctime",
                     "crtime")
-            rows = []
-            for entry in entries:
-                full = entry.to_dict()
-                rows.append({key: full[key] for key in keys} | {"address": entry.address})
-            print_json(rows)
+            print_json_array({**{key: full[key] for key in keys}, "address": entry.address}
+                             for entry in entries for full in (entry.to_dict(),))
         else:
             for entry in entries:
                 flag = "* " if entry.deleted else ""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
@@ -31,6 +31,22 @@ err = Console(stderr=True)
 def print_json(document: Any) -> None:
     """Print one JSON document on stdout."""
     sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def print_json_array(rows: Iterable[Any]) -> None:
+    """Print one JSON array on stdout, a row per line, as the rows come.
+
+    For listings of millions of entries: memory stays constant, and each row goes through
+    the C encoder (``indent`` would switch json to its pure-Python encoder, 5x slower).
+    """
+    write = sys.stdout.write
+    encode = json.JSONEncoder(ensure_ascii=False, default=str, separators=(",", ":")).encode
+    first = True
+    for row in rows:
+        write(("[\n" if first else ",\n") + encode(row))
+        first = False
+    write("[]\n" if first else "\n]\n")
     sys.stdout.flush()
 
 
