@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 
 import pytest
 
@@ -132,3 +133,27 @@ def as_trainer(client, trainer):
 def as_trainee(client, trainee):
     client.force_login(trainee)
     return client
+
+
+# --- real browser (Playwright + Debian's Chromium) ---------------------------------------
+
+
+@pytest.fixture
+def chromium():
+    from browser_support import CHROMIUM, CHROMIUM_ARGS
+
+    sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright")
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright runs a loop
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def browser_page(chromium):
+    from browser_support import new_page
+
+    page = new_page(chromium)
+    yield page
+    page.context.close()

@@ -3,40 +3,18 @@ watch it finish, browse to a deleted file, bookmark it with a note."""
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
+from browser_support import BROWSER_MARKS
 from forensics_disk import add_image_exhibit, build_ext4
 
 from dalil.app.accounts.models import Institution, Role, User
 from dalil.app.cases import services as cases
 
-CHROMIUM = os.environ.get("DALIL_CHROMIUM", "/usr/bin/chromium")
 PASSWORD = "examiner-password-2026"
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not shutil.which(CHROMIUM),
-                       reason=f"needs Chromium at {CHROMIUM} (set DALIL_CHROMIUM)"),
-]
+pytestmark = BROWSER_MARKS
 
 
-@pytest.fixture
-def browser_page():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright")
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright runs a loop
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu",
-                  "--disable-background-networking", "--disable-component-update"])
-        context = browser.new_context(viewport={"width": 1366, "height": 768})
-        page = context.new_page()
-        page.set_default_timeout(15_000)
-        yield page
-        context.close()
-        browser.close()
 
 
 @pytest.fixture

@@ -8,42 +8,22 @@ trace into a case, then finds it on the case's findings page.
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
+from browser_support import BROWSER_MARKS
 from ledger_helpers import build_store
 
 from dalil.app.accounts.models import Institution, Role, User
 from dalil.app.cases import services as cases
 from dalil.app.ledger.models import LedgerFinding
 
-CHROMIUM = os.environ.get("DALIL_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOT_DIR = Path(os.environ.get("DALIL_SCREENSHOT_DIR", "/tmp"))
 PASSWORD = "examiner-password-2026"
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not shutil.which(CHROMIUM),
-                       reason=f"needs Chromium at {CHROMIUM} (set DALIL_CHROMIUM)"),
-]
+pytestmark = BROWSER_MARKS
 
 
-@pytest.fixture
-def browser_page():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright")
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright runs a loop
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu",
-                  "--disable-background-networking", "--disable-component-update"])
-        context = browser.new_context(viewport={"width": 1366, "height": 900})
-        page = context.new_page()
-        page.set_default_timeout(15_000)
-        yield page
-        context.close()
-        browser.close()
 
 
 @pytest.fixture

@@ -9,45 +9,26 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 from pathlib import Path
 
 import pytest
+from browser_support import BROWSER_MARKS, new_page
 
 from dalil.app.accounts.models import Institution, Role, User
 from dalil.app.training import services as training
 from dalil.app.training.models import TaskResult, Variant
 
-CHROMIUM = os.environ.get("DALIL_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOT_DIR = Path(os.environ.get("DALIL_SCREENSHOT_DIR", "/tmp"))
 PASSWORD = "class-password-2026"
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not shutil.which(CHROMIUM),
-                       reason=f"needs Chromium at {CHROMIUM} (set DALIL_CHROMIUM)"),
-]
+pytestmark = BROWSER_MARKS
 
 
-@pytest.fixture
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright")
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright runs a loop
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu",
-                  "--disable-background-networking", "--disable-component-update"])
-        yield chromium
-        chromium.close()
 
 
 def _page(browser, url: str, username: str):
     """A browser context of its own per person, logged in."""
-    context = browser.new_context(viewport={"width": 1366, "height": 900},
-                                  accept_downloads=True)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
+    page = new_page(browser, height=900)
     page.goto(f"{url}/training/")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)
@@ -69,12 +50,12 @@ def people(transactional_db):
 
 
 def test_trainer_assigns_trainee_solves_with_a_hint_trainer_sees_score(
-        live_server, people, browser):
+        live_server, people, chromium):
     _trainer, trainee, klass = people
     url = live_server.url
 
     # the trainer opens the class and assigns the first-responder lab
-    teacher = _page(browser, url, "daulet")
+    teacher = _page(chromium, url, "daulet")
     teacher.click("text=Course 1, group 3")
     teacher.wait_for_selector("h1:has-text('Course 1, group 3')")
     teacher.select_option("select[name=template]", "first-responder-scene")
@@ -84,7 +65,7 @@ def test_trainer_assigns_trainee_solves_with_a_hint_trainer_sees_score(
     class_url = teacher.url
 
     # the trainee opens the lab, downloads the drive image and hashes it
-    student = _page(browser, url, "aigerim")
+    student = _page(chromium, url, "aigerim")
     student.click("main >> a:has-text('Seizure at a scene')")
     student.wait_for_selector("#task-usb-sha256")
     with student.expect_download() as download_info:

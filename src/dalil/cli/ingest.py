@@ -3,51 +3,13 @@ hash-set match), storing every entry with its provenance; run it again to resume
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
 import typer
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TransferSpeedColumn,
-)
 from rich.table import Table
 
-from dalil.cli.output import err, fail, out, print_json
+from dalil.cli.output import TerminalJob, err, fail, out, print_json
 from dalil.cli.root import app
 from dalil.cli.setup import default_actor, django_ready
-
-
-class _Progress:
-    """The pipeline's context in a terminal: a Rich bar on stderr; Ctrl+C stops it."""
-
-    def __init__(self, progress: Progress | None) -> None:
-        self._progress = progress
-        self._task = progress.add_task("examining", total=None) if progress else None
-        self._last = 0.0
-
-    def progress(self, done: int, total: int | None = None, message: str | None = None,
-                 *, stop_if_cancelled: bool = True) -> None:
-        if self._progress is None or self._task is None:
-            return
-        now = time.monotonic()
-        if now - self._last < 0.1:
-            return
-        self._last = now
-        fields: dict[str, Any] = {"completed": done}
-        if total is not None:
-            fields["total"] = total or None
-        if message is not None:
-            fields["description"] = escape(message)
-        self._progress.update(self._task, **fields)
-
-    def cancelled(self) -> bool:
-        return False
 
 
 @app.command("ingest")
@@ -72,22 +34,14 @@ def ingest(
         item = cases.get_exhibit(case, exhibit)
     except cases.CaseError as exc:
         fail(str(exc))
-    show = not json_ and err.is_terminal
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                   TransferSpeedColumn(), TimeElapsedColumn(), console=err,
-                   transient=True) if show else None
     try:
-        if bar is not None:
-            bar.start()
-        run = services.ingest_exhibit(item, _Progress(bar), actor=actor or default_actor())
+        with TerminalJob("examining", show=not json_) as job:
+            run = services.ingest_exhibit(item, job, actor=actor or default_actor())
     except services.IngestError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
         fail(f"interrupted: what was stored stays; run `dalil ingest {number} --exhibit "
              f"{exhibit}` again to resume", 130)
-    finally:
-        if bar is not None:
-            bar.stop()
     result = services.summary(run)
     if json_:
         print_json(result)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
@@ -20,6 +21,7 @@ from rich.progress import (
     DownloadColumn,
     Progress,
     TextColumn,
+    TimeElapsedColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
@@ -86,3 +88,44 @@ def byte_progress(description: str, total: int | None, *, quiet: bool = False) -
             progress.update(task, completed=done)
 
         yield advance_to
+
+
+class TerminalJob:
+    """A job context (the ``progress``/``cancelled`` of the app's job services) for a command
+    run in a terminal: a Rich bar on stderr, none when stderr is not a terminal or the output
+    is JSON. Ctrl+C (KeyboardInterrupt) is how it is cancelled; use it as a context manager.
+    """
+
+    def __init__(self, description: str, *, show: bool) -> None:
+        self._bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                             TransferSpeedColumn(), TimeElapsedColumn(), console=err,
+                             transient=True) if show and err.is_terminal else None
+        self._task = self._bar.add_task(description, total=None) if self._bar else None
+        self._last = 0.0
+
+    def __enter__(self) -> TerminalJob:
+        if self._bar is not None:
+            self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def progress(self, done: int, total: int | None = None, message: str | None = None,
+                 *, stop_if_cancelled: bool = True) -> None:
+        if self._bar is None or self._task is None:
+            return
+        now = time.monotonic()
+        if now - self._last < 0.1 and (total is None or done < total):
+            return  # at most ten redraws a second, but always the last one
+        self._last = now
+        fields: dict[str, Any] = {"completed": done}
+        if total is not None:
+            fields["total"] = total or None
+        if message is not None:
+            fields["description"] = escape(message)
+        self._bar.update(self._task, **fields)
+
+    def cancelled(self) -> bool:
+        return False

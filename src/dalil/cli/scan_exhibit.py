@@ -4,52 +4,15 @@ indicator feeds; run it again after an interruption to resume."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TransferSpeedColumn,
-)
 from rich.table import Table
 
-from dalil.cli.output import err, fail, out, print_json
+from dalil.cli.output import TerminalJob, err, fail, out, print_json
 from dalil.cli.root import app
 from dalil.cli.setup import default_actor, django_ready
-
-
-class _Progress:
-    """The scan's context in a terminal: a Rich bar on stderr; Ctrl+C stops it."""
-
-    def __init__(self, progress: Progress | None) -> None:
-        self._progress = progress
-        self._task = progress.add_task("scanning", total=None) if progress else None
-        self._last = 0.0
-
-    def progress(self, done: int, total: int | None = None, message: str | None = None,
-                 *, stop_if_cancelled: bool = True) -> None:
-        if self._progress is None or self._task is None:
-            return
-        now = time.monotonic()
-        if now - self._last < 0.1 and (total is None or done < total):
-            return
-        self._last = now
-        fields: dict[str, Any] = {"completed": done}
-        if total is not None:
-            fields["total"] = total or None
-        if message is not None:
-            fields["description"] = escape(message)
-        self._progress.update(self._task, **fields)
-
-    def cancelled(self) -> bool:
-        return False
 
 
 def scan_exhibit(number: str, exhibit: str, *, indicator_files: list[Path],
@@ -87,23 +50,15 @@ def scan_exhibit(number: str, exhibit: str, *, indicator_files: list[Path],
         except services.ScanningError as exc:
             fail(str(exc), code=2)
         err.print(f"stop list {escape(stop.name)} added: {stop.entries} entries")
-    show = not as_json and err.is_terminal
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                   TransferSpeedColumn(), TimeElapsedColumn(), console=err,
-                   transient=True) if show else None
     try:
-        if bar is not None:
-            bar.start()
-        run = services.scan_exhibit(item, _Progress(bar), actor=who,
-                                    options={"scanners": scanners, "jobs": jobs})
+        with TerminalJob("scanning", show=not as_json) as job:
+            run = services.scan_exhibit(item, job, actor=who,
+                                        options={"scanners": scanners, "jobs": jobs})
     except services.ScanningError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
         fail(f"interrupted: the findings stored stay; run `dalil scan-exhibit {number} "
              f"--exhibit {exhibit}` again to resume", 130)
-    finally:
-        if bar is not None:
-            bar.stop()
     result = services.summary(run)
     if as_json:
         print_json(result)
