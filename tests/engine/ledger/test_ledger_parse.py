@@ -212,3 +212,18 @@ def test_arbitrary_bytes_parse_or_raise_parse_error(data):
         list(parse_bytes(data, source="fuzz"))
     with contextlib.suppress(ParseError):
         parse_transaction(data)
+
+
+@pytest.mark.parametrize(("script", "height"), [
+    (b"\x00\x04\xff\xff", 0),
+    (b"\x51\x00", 1),
+    (b"\x60", 16),
+    (b"\x01\x11", 17),
+    (b"\x03\x8f\x3c\x04", 277647),
+    (b"", None),
+    (b"\x09" + bytes(9), None),
+])
+def test_bip34_heights_as_core_writes_them(script, height):
+    from dalil.engine.ledger.bitcoin.parse import _bip34_height
+
+    assert _bip34_height(script) == height

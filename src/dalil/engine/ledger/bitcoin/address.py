@@ -33,8 +33,20 @@ class AddressError(ValueError):
     """Not a valid address."""
 
 
+try:  # copying a ready RIPEMD-160 object is a third faster than hashlib.new("ripemd160")
+    _RIPEMD160: hashlib._Hash | None = hashlib.new("ripemd160")
+except ValueError:  # an OpenSSL without it: hash160 raises the same error when called
+    _RIPEMD160 = None
+_sha256 = hashlib.sha256
+
+
 def hash160(data: bytes) -> bytes:
-    return hashlib.new("ripemd160", hashlib.sha256(data).digest()).digest()
+    """RIPEMD-160 of the SHA-256 of ``data``."""
+    if _RIPEMD160 is None:
+        return hashlib.new("ripemd160", _sha256(data).digest()).digest()
+    h = _RIPEMD160.copy()
+    h.update(_sha256(data).digest())
+    return h.digest()
 
 
 # --- base58check -------------------------------------------------------------------------

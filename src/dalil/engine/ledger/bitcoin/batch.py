@@ -30,26 +30,40 @@ def _base58_rows(rows: U8) -> list[str]:
     """Base58 of each row of an (n, 25) byte matrix (leading zero bytes become '1')."""
     n = rows.shape[0]
     # Big-endian 32-bit limbs (the 25 bytes left-padded to 28) so that each step of the
-    # long division by 58 is 7 vectorised operations rather than 25.
+    # long division by 58 is 7 vectorised operations rather than 25. Limbs and digits are
+    # kept one row per position (contiguous across addresses): three times faster than
+    # walking the columns of an (n, 7) matrix.
     padded = np.zeros((n, 28), dtype=np.uint8)
     padded[:, 3:] = rows
-    limbs = padded.view(">u4").astype(np.uint64)
+    limbs = np.ascontiguousarray(padded.view(">u4").astype(np.uint64).T)
     # Divide by 58**5 (< 2**30, so remainder << 32 | limb fits in 64 bits): 7 chunks of five
     # digits each, then split every chunk into its digits.
-    big = np.uint64(58**5)
-    digits = np.zeros((n, 35), dtype=np.uint8)  # 58**35 > 256**25
-    for c in range(6, -1, -1):
+    big, shift, base = np.uint64(58**5), np.uint64(32), np.uint32(58)
+    digits = np.empty((35, n), dtype=np.uint8)  # 58**35 > 256**25
+    for done, c in enumerate(range(6, -1, -1)):
         rem = np.zeros(n, dtype=np.uint64)
-        for j in range(limbs.shape[1]):
-            cur = (rem << np.uint64(32)) | limbs[:, j]
-            limbs[:, j] = cur // big
-            rem = cur - limbs[:, j] * big
+        # After ``done`` divisions the value is below 2**(200 - 29.3 * done) <= 2**(224 -
+        # 32 * done): its top ``done`` limbs are zero and need no dividing.
+        for j in range(done, 7):
+            cur = (rem << shift) | limbs[j]
+            quotient = cur // big
+            limbs[j] = quotient
+            rem = cur - quotient * big
+        small = rem.astype(np.uint32)  # < 58**5 < 2**30
         for d in range(4, -1, -1):
-            digits[:, c * 5 + d] = rem % np.uint64(58)
-            rem //= np.uint64(58)
-    text = _B58_ALPHABET[digits].tobytes().decode("ascii")
-    zeros = (np.cumprod(rows == 0, axis=1) != 0).sum(axis=1).tolist()
-    return ["1" * z + text[i * 35 : (i + 1) * 35].lstrip("1") for i, z in enumerate(zeros)]
+            small, digits[c * 5 + d] = np.divmod(small, base)
+    text = _B58_ALPHABET[digits.T].tobytes().decode("ascii")
+    # Each address is one slice of ``text``: its 35 digits without the leading zero digits
+    # ('1'), then as many '1's as the row has leading zero bytes. Those '1's are zero digits
+    # too (z zero bytes leave at least z + 1 zero digits in front when z >= 1), so the slice
+    # simply starts z characters before the first non-zero digit.
+    nonzero = digits != 0
+    first = np.where(nonzero.any(axis=0), nonzero.argmax(axis=0), 35)
+    byte_nonzero = rows != 0
+    zero_bytes = np.where(byte_nonzero.any(axis=1), byte_nonzero.argmax(axis=1), 25)
+    ends = np.arange(1, n + 1) * 35
+    starts = (ends - 35 + first - zero_bytes).tolist()
+    return [text[a:b] for a, b in zip(starts, ends.tolist(), strict=True)]
 
 
 def base58check_many(version: int, payloads: list[bytes]) -> list[str]:
@@ -57,26 +71,31 @@ def base58check_many(version: int, payloads: list[bytes]) -> list[str]:
         return []
     sha = hashlib.sha256
     v = bytes([version])
-    blobs = []
-    for p in payloads:
-        data = v + p
-        blobs.append(data + sha(sha(data).digest()).digest()[:4])
-    width = len(blobs[0])
-    if any(len(b) != width for b in blobs) or width != 25:
+    datas = [v + p for p in payloads]
+    checks = [sha(sha(d).digest()).digest()[:4] for d in datas]
+    if set(map(len, payloads)) != {20}:
         from dalil.engine.ledger.bitcoin.address import base58_encode
 
-        return [base58_encode(b) for b in blobs]
-    rows = np.frombuffer(b"".join(blobs), dtype=np.uint8).reshape(-1, 25)
+        return [base58_encode(d + c) for d, c in zip(datas, checks, strict=True)]
+    rows = np.empty((len(datas), 25), dtype=np.uint8)
+    rows[:, :21] = np.frombuffer(b"".join(datas), dtype=np.uint8).reshape(-1, 21)
+    rows[:, 21:] = np.frombuffer(b"".join(checks), dtype=np.uint8).reshape(-1, 4)
     return _base58_rows(rows)
 
 
+# The five generator terms that the top five bits of the checksum select, XORed together
+# ahead of time: one table lookup per symbol instead of five conditional XORs.
+_GEN_TABLE = np.array([np.bitwise_xor.reduce(np.where((t >> np.arange(5)) & 1, _GEN, 0))
+                       for t in range(32)], dtype=np.uint32)
+
+
 def _polymod(values: npt.NDArray[np.uint32]) -> npt.NDArray[np.uint32]:
+    columns = np.ascontiguousarray(values.T)  # one contiguous row per symbol position
     chk = np.ones(values.shape[0], dtype=np.uint32)
-    for k in range(values.shape[1]):
-        top = chk >> np.uint32(25)
-        chk = ((chk & np.uint32(0x1FFFFFF)) << np.uint32(5)) ^ values[:, k]
-        for i in range(5):
-            chk ^= np.where((top >> np.uint32(i)) & np.uint32(1), _GEN[i], np.uint32(0))
+    shift, low, five = np.uint32(25), np.uint32(0x1FFFFFF), np.uint32(5)
+    for column in columns:
+        top = chk >> shift
+        chk = ((chk & low) << five) ^ column ^ _GEN_TABLE[top]
     return chk
 
 
@@ -88,11 +107,14 @@ def segwit_many(hrp: str, version: int, programs: list[bytes]) -> list[str]:
     raw = np.frombuffer(b"".join(programs), dtype=np.uint8).reshape(n, length)
     bits = np.unpackbits(raw, axis=1)
     groups = -(-bits.shape[1] // 5)
-    padded = np.zeros((n, groups * 5), dtype=np.uint8)
-    padded[:, : bits.shape[1]] = bits
-    weights = np.array([16, 8, 4, 2, 1], dtype=np.uint32)
-    data = (padded.reshape(n, groups, 5).astype(np.uint32) * weights).sum(axis=2,
-                                                                         dtype=np.uint32)
+    spread = np.zeros((n, groups * 5), dtype=np.uint8)
+    spread[:, : bits.shape[1]] = bits
+    # Bit k of every group at once: five shifted, strided slices ORed together (a weighted
+    # sum over a length-5 axis is ten times slower).
+    data = spread[:, 0::5] << 4
+    for k in range(1, 5):
+        data |= spread[:, k::5] << (4 - k)
+    data = data.astype(np.uint32)
     expand = [ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp]
     values = np.zeros((n, len(expand) + 1 + groups + 6), dtype=np.uint32)
     values[:, : len(expand)] = expand
@@ -111,20 +133,26 @@ def segwit_many(hrp: str, version: int, programs: list[bytes]) -> list[str]:
 
 
 def encode_many(destinations: list[Destination | None], network: Network) -> list[str | None]:
-    """The address of each destination (None stays None), in order."""
-    result: list[str | None] = [None] * len(destinations)
-    groups: dict[tuple[str, int], list[int]] = defaultdict(list)
-    for index, dest in enumerate(destinations):
-        if dest is not None:
-            groups[(dest[0], len(dest[1]))].append(index)
-    for (kind, _length), indexes in groups.items():
-        payloads = [destinations[i][1] for i in indexes]  # type: ignore[index]
+    """The address of each destination (None stays None), in order.
+
+    Each distinct destination is encoded once: an address that receives or spends several
+    times in a batch costs one dictionary lookup after the first.
+    """
+    unique = dict.fromkeys(destinations)
+    unique.pop(None, None)
+    groups: dict[tuple[str, int], list[Destination]] = defaultdict(list)
+    for dest in unique:
+        assert dest is not None
+        groups[(dest[0], len(dest[1]))].append(dest)
+    encoded: dict[Destination | None, str] = {}
+    for (kind, _length), dests in groups.items():
+        payloads = [d[1] for d in dests]
         if kind == "p2pkh":
-            encoded = base58check_many(network.p2pkh, payloads)
+            texts = base58check_many(network.p2pkh, payloads)
         elif kind == "p2sh":
-            encoded = base58check_many(network.p2sh, payloads)
+            texts = base58check_many(network.p2sh, payloads)
         else:
-            encoded = segwit_many(network.hrp, int(kind[1:]), payloads)
-        for i, text in zip(indexes, encoded, strict=True):
-            result[i] = text
-    return result
+            texts = segwit_many(network.hrp, int(kind[1:]), payloads)
+        encoded.update(zip(dests, texts, strict=True))
+    get = encoded.get
+    return [get(d) for d in destinations]

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 # Network magic bytes of the P2P protocol, also the record marker of blk*.dat files.
 MAGICS: dict[bytes, str] = {
@@ -126,10 +127,78 @@ class Block:
         coinbase = self.transactions[0]
         if not coinbase.is_coinbase:
             return None
-        script = coinbase.inputs[0].script_sig
-        if not script or not 1 <= script[0] <= 8 or len(script) < 1 + script[0]:
+        return _bip34_height(coinbase.inputs[0].script_sig)
+
+
+def _bip34_height(script: bytes) -> int | None:
+    # Bitcoin Core writes heights 1 to 16 as OP_1..OP_16 (CScript() << height uses the
+    # small-integer opcodes), and 0 as OP_0; larger heights as a minimal little-endian push.
+    if not script:
+        return None
+    if script[0] == 0x00:
+        return 0
+    if 0x51 <= script[0] <= 0x60:
+        return script[0] - 0x50
+    if not 1 <= script[0] <= 8 or len(script) < 1 + script[0]:
+        return None
+    return int.from_bytes(script[1 : 1 + script[0]], "little")
+
+
+# A transaction as the parser reads it, before any object is built: txid, wtxid, version,
+# inputs as (previous txid in internal byte order, vout, scriptSig, sequence), one witness
+# stack per input, outputs as (value, scriptPubKey), locktime, size, size without witness.
+# ``LedgerStore`` turns these straight into columns (see :func:`iter_file_rows`).
+TxRow = tuple[str, str, int, list[tuple[bytes, int, bytes, int]], list[tuple[bytes, ...]],
+              list[tuple[int, bytes]], int, int, int]
+COINBASE_PREV = bytes(32)
+
+
+def _to_transaction(row: TxRow) -> Transaction:
+    txid, wtxid, version, raw_inputs, witnesses, outputs, locktime, size, base_size = row
+    inputs = tuple(
+        TxIn(prev[::-1].hex(), vout, script, seq, wit)
+        for (prev, vout, script, seq), wit in zip(raw_inputs, witnesses, strict=True)
+    )
+    return Transaction(txid, wtxid, version, inputs,
+                       tuple([TxOut(value, script) for value, script in outputs]), locktime,
+                       size, base_size)
+
+
+def tx_row(tx: Transaction) -> TxRow:
+    """The row of a transaction object (the inverse of what the parser builds it from)."""
+    return (tx.txid, tx.wtxid, tx.version,
+            [(bytes.fromhex(i.prev_txid)[::-1], i.prev_vout, i.script_sig, i.sequence)
+             for i in tx.inputs],
+            [i.witness for i in tx.inputs], [(o.value, o.script_pubkey) for o in tx.outputs],
+            tx.locktime, tx.size, tx.base_size)
+
+
+def is_coinbase_row(row: TxRow) -> bool:
+    inputs = row[3]
+    return len(inputs) == 1 and inputs[0][1] == 0xFFFFFFFF and inputs[0][0] == COINBASE_PREV
+
+
+@dataclass(frozen=True, slots=True)
+class RawBlock:
+    """A block whose transactions are left as :data:`TxRow` tuples: what the store reads."""
+
+    header: BlockHeader
+    rows: list[TxRow]
+    size: int
+    source: str = ""
+    offset: int = 0
+    network: str | None = None
+
+    @property
+    def hash(self) -> str:
+        return self.header.hash
+
+    @property
+    def height(self) -> int | None:
+        """As :attr:`Block.height`."""
+        if self.header.version < 2 or not self.rows or not is_coinbase_row(self.rows[0]):
             return None
-        return int.from_bytes(script[1 : 1 + script[0]], "little")
+        return _bip34_height(self.rows[0][3][0][2])
 
 
 def merkle_root(txids: list[bytes]) -> bytes:
@@ -185,6 +254,9 @@ class _Reader:
         return bytes(self.buf[start : start + n])
 
     def transaction(self) -> Transaction:
+        return _to_transaction(self.tx_row())
+
+    def tx_row(self) -> TxRow:
         # The hot loop: locals instead of attributes, one-byte varints inline; the slow
         # path (``self.varint`` / ``self.blob``) handles the rest and every bounds error.
         buf = self.buf
@@ -201,7 +273,7 @@ class _Reader:
         n_in = self.varint("input count")
         if n_in > (end_all - self.pos) // 41:
             raise self.fail(f"input count {n_in} cannot fit in the bytes left", pos)
-        raw_inputs = []
+        raw_inputs: list[tuple[bytes, int, bytes, int]] = []
         u32 = _U32.unpack_from
         pos = self.pos
         for _ in range(n_in):
@@ -231,7 +303,7 @@ class _Reader:
         pos = self.pos
         if n_out > (end_all - pos) // 9:
             raise self.fail(f"output count {n_out} cannot fit in the bytes left")
-        outputs = []
+        outputs: list[tuple[int, bytes]] = []
         q64 = _U64.unpack_from
         for _ in range(n_out):
             if pos + 9 > end_all:
@@ -244,11 +316,11 @@ class _Reader:
                 if pos + size > end_all:
                     self.pos = pos
                     raise self.fail(f"scriptPubKey claims {size} bytes, {end_all - pos} left")
-                outputs.append(TxOut(value, bytes(buf[pos : pos + size])))
+                outputs.append((value, bytes(buf[pos : pos + size])))
                 pos += size
             else:
                 self.pos = pos + 8
-                outputs.append(TxOut(value, self.blob("scriptPubKey")))
+                outputs.append((value, self.blob("scriptPubKey")))
                 pos = self.pos
         self.pos = body_end = pos
         witnesses: list[tuple[bytes, ...]]
@@ -296,14 +368,11 @@ class _Reader:
         else:
             txid = wtxid = dsha256(raw)[::-1].hex()
             base_size = end - start
-        inputs = tuple(
-            TxIn(prev[::-1].hex(), vout, script, seq, wit)
-            for (prev, vout, script, seq), wit in zip(raw_inputs, witnesses, strict=True)
-        )
-        return Transaction(txid, wtxid, version, inputs, tuple(outputs), locktime,
-                           end - start, base_size)
+        return (txid, wtxid, version, raw_inputs, witnesses, outputs, locktime, end - start,
+                base_size)
 
-    def block(self, *, check_merkle: bool = True, network: str | None = None) -> Block:
+    def block_rows(self, check_merkle: bool) -> tuple[BlockHeader, list[TxRow], int]:
+        """The header and the transaction rows of the block at ``pos``, and where it began."""
         start = self.pos
         self.need(81, "block header")
         buf = self.buf
@@ -316,23 +385,32 @@ class _Reader:
         if count == 0 or count > (self.end - self.pos) // 60:
             raise self.fail(f"block {block_hash}: transaction count {count} is impossible "
                             f"for the {self.end - self.pos} bytes left", start + 80)
-        txs = []
+        txs: list[TxRow] = []
         for _ in range(count):
             tx_at = self.pos
             try:
-                txs.append(self.transaction())
+                txs.append(self.tx_row())
             except ParseError as exc:
                 raise ParseError(f"block {block_hash}, transaction {len(txs)}: "
                                  f"{exc.args[0].split(': ', 1)[-1]}", source=self.source,
                                  offset=exc.offset if exc.offset is not None else tx_at) from None
         if check_merkle:
-            computed = merkle_root([bytes.fromhex(t.txid)[::-1] for t in txs])
+            computed = merkle_root([bytes.fromhex(t[0])[::-1] for t in txs])
             if computed != merkle:
                 raise self.fail(
                     f"block {block_hash}: merkle root of its transactions "
                     f"{computed[::-1].hex()} differs from the header's {merkle[::-1].hex()}",
                     start)
-        return Block(header, tuple(txs), self.pos - start, self.source, start, network)
+        return header, txs, start
+
+    def block(self, *, check_merkle: bool = True, network: str | None = None) -> Block:
+        header, rows, start = self.block_rows(check_merkle)
+        return Block(header, tuple(map(_to_transaction, rows)), self.pos - start, self.source,
+                     start, network)
+
+    def raw_block(self, *, check_merkle: bool = True, network: str | None = None) -> RawBlock:
+        header, rows, start = self.block_rows(check_merkle)
+        return RawBlock(header, rows, self.pos - start, self.source, start, network)
 
 
 def parse_transaction(data: bytes | memoryview, *, source: str = "") -> Transaction:
@@ -345,14 +423,32 @@ def parse_transaction(data: bytes | memoryview, *, source: str = "") -> Transact
     return tx
 
 
-def parse_block(data: bytes | memoryview, *, source: str = "", check_merkle: bool = True) -> Block:
-    """One serialized block; every byte must belong to it."""
+_B = TypeVar("_B", Block, RawBlock)
+# How a reader positioned on a block turns it into a Block or a RawBlock.
+_Make = Callable[[_Reader, bool, str | None], _B]
+
+
+def _make_block(reader: _Reader, check_merkle: bool, network: str | None) -> Block:
+    return reader.block(check_merkle=check_merkle, network=network)
+
+
+def _make_raw(reader: _Reader, check_merkle: bool, network: str | None) -> RawBlock:
+    return reader.raw_block(check_merkle=check_merkle, network=network)
+
+
+def _one_block(data: bytes | memoryview, source: str, check_merkle: bool,
+               make: _Make[_B]) -> _B:
     view = memoryview(data)
     reader = _Reader(view, 0, len(view), source)
-    block = reader.block(check_merkle=check_merkle)
+    block = make(reader, check_merkle, None)
     if reader.pos != len(view):
         raise reader.fail(f"{len(view) - reader.pos} bytes after block {block.hash}")
     return block
+
+
+def parse_block(data: bytes | memoryview, *, source: str = "", check_merkle: bool = True) -> Block:
+    """One serialized block; every byte must belong to it."""
+    return _one_block(data, source, check_merkle, _make_block)
 
 
 def iter_blk(data: bytes | memoryview, *, source: str = "",
@@ -363,6 +459,11 @@ def iter_blk(data: bytes | memoryview, *, source: str = "",
     unknown magic or a length that points past the end raises :class:`ParseError` after the
     blocks before it were yielded.
     """
+    yield from _iter_blk(data, source, check_merkle, _make_block)
+
+
+def _iter_blk(data: bytes | memoryview, source: str, check_merkle: bool,
+              make: _Make[_B]) -> Iterator[_B]:
     view = memoryview(data)
     pos, end = 0, len(view)
     while pos < end:
@@ -383,7 +484,7 @@ def iter_blk(data: bytes | memoryview, *, source: str = "",
             raise ParseError(f"record length {length} is impossible ({end - pos - 8} bytes "
                              f"left)", source=source, offset=pos + 4)
         reader = _Reader(view, pos + 8, pos + 8 + length, source)
-        block = reader.block(check_merkle=check_merkle, network=network)
+        block = make(reader, check_merkle, network)
         if reader.pos != pos + 8 + length:
             raise ParseError(f"block {block.hash} ends {pos + 8 + length - reader.pos} bytes "
                              f"before its record", source=source, offset=reader.pos)
@@ -404,15 +505,20 @@ def _maybe_hex(data: bytes) -> bytes | None:
 def parse_bytes(data: bytes, *, source: str = "",
                 check_merkle: bool = True) -> Iterator[Block | Transaction]:
     """Whatever ``data`` holds: blk framing, a raw block, a raw transaction, or their hex."""
+    yield from _parse_bytes(data, source, check_merkle, _make_block)
+
+
+def _parse_bytes(data: bytes, source: str, check_merkle: bool,
+                 make: _Make[_B]) -> Iterator[_B | Transaction]:
     decoded = _maybe_hex(data)
     if decoded is not None:
         data = decoded
     if data[:4] in MAGICS:
-        yield from iter_blk(data, source=source, check_merkle=check_merkle)
+        yield from _iter_blk(data, source, check_merkle, make)
         return
     block_error: ParseError | None = None
     try:
-        block = parse_block(data, source=source, check_merkle=check_merkle)
+        block = _one_block(data, source, check_merkle, make)
     except ParseError as exc:
         block_error = exc
     else:
@@ -425,8 +531,7 @@ def parse_bytes(data: bytes, *, source: str = "",
     yield tx
 
 
-def parse_file(path: str | Path, *, check_merkle: bool = True) -> Iterator[Block | Transaction]:
-    """Blocks (or a lone transaction) of one file, read once into memory."""
+def _read(path: str | Path) -> bytes:
     p = Path(path)
     try:
         data = p.read_bytes()
@@ -434,4 +539,19 @@ def parse_file(path: str | Path, *, check_merkle: bool = True) -> Iterator[Block
         raise ParseError(f"cannot read: {exc.strerror or exc}", source=str(p)) from None
     if not data:
         raise ParseError("empty file", source=str(p))
-    yield from parse_bytes(data, source=str(p), check_merkle=check_merkle)
+    return data
+
+
+def parse_file(path: str | Path, *, check_merkle: bool = True) -> Iterator[Block | Transaction]:
+    """Blocks (or a lone transaction) of one file, read once into memory."""
+    yield from _parse_bytes(_read(path), str(Path(path)), check_merkle, _make_block)
+
+
+def iter_file_rows(path: str | Path, *,
+                   check_merkle: bool = True) -> Iterator[RawBlock | Transaction]:
+    """As :func:`parse_file`, with each block's transactions left as :data:`TxRow` tuples.
+
+    The same parser and the same checks, without building a ``Transaction``, ``TxIn`` and
+    ``TxOut`` per transaction, input and output: what bulk ingestion reads.
+    """
+    yield from _parse_bytes(_read(path), str(Path(path)), check_merkle, _make_raw)

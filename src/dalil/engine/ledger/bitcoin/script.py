@@ -179,14 +179,34 @@ def derive_destination(txin: TxIn) -> tuple[ScriptType, Destination] | None:
     P2SH whose redeem script is a witness program or a multisig. Anything else (P2PK, P2TR,
     bare P2WSH, coinbase) cannot be told from the spend alone: None.
     """
-    if txin.is_coinbase:
+    if txin.prev_vout == 0xFFFFFFFF and txin.is_coinbase:  # the cheap test first
         return None
-    sig = txin.script_sig
+    return derive_spend(txin.script_sig, txin.witness)
+
+
+def derive_spend(sig: bytes, wit: tuple[bytes, ...]) -> tuple[ScriptType, Destination] | None:
+    """:func:`derive_destination` from a (non-coinbase) input's scriptSig and witness."""
     if not sig:
-        wit = txin.witness
         if len(wit) == 2 and len(wit[1]) == 33 and is_pubkey(wit[1]) and 9 <= len(wit[0]) <= 73:
             return ScriptType.P2WPKH, ("w0", hash160(wit[1]))
         return None
+    # Fast path for the two shapes of nearly every legacy spend, one or two direct pushes
+    # (``<sig>`` of P2PK, ``<sig> <pubkey>`` of P2PKH): the same answers as the general
+    # rules below without splitting the script or classifying a signature as a script.
+    n = len(sig)
+    first = sig[0]
+    if 0 < first < OP_PUSHDATA1:
+        end = 1 + first
+        if end == n and not wit:
+            return None  # one push, no witness: neither nested segwit nor multisig
+        if end < n:
+            second = sig[end]
+            if 0 < second < OP_PUSHDATA1 and end + 1 + second == n:
+                key = sig[end + 1 :]
+                if 9 <= first <= 73 and ((second == 33 and key[0] in (2, 3))
+                                         or (second == 65 and key[0] in (4, 6, 7))):
+                    return ScriptType.P2PKH, ("p2pkh", hash160(key))
+                return None  # two non-empty pushes: not nested segwit, not multisig
     items = pushes(sig)
     if not items:
         return None
@@ -194,7 +214,7 @@ def derive_destination(txin: TxIn) -> tuple[ScriptType, Destination] | None:
     if len(items) == 2 and is_pubkey(last) and 9 <= len(items[0]) <= 73:
         return ScriptType.P2PKH, ("p2pkh", hash160(last))
     redeem = destination(last)[0]
-    if redeem in (ScriptType.P2WPKH, ScriptType.P2WSH) and len(items) == 1 and txin.witness:
+    if redeem in (ScriptType.P2WPKH, ScriptType.P2WSH) and len(items) == 1 and wit:
         return ScriptType.P2SH, ("p2sh", hash160(last))
     if redeem is ScriptType.MULTISIG and items[0] == b"" and len(items) >= 3:
         return ScriptType.P2SH, ("p2sh", hash160(last))
