@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from dalil.cli.output import byte_progress, error, fail, out, print_json
+from dalil.cli.output import byte_progress, err, error, fail, out, print_json
 from dalil.cli.root import app
 from dalil.engine.scan import ScanError, scan, select
 from dalil.engine.scan.indicators import IndicatorError, IndicatorSet
@@ -29,7 +29,9 @@ def scan_command(
              "(as `dalil scan-exhibit`)."),
     scanners: str = typer.Option("all", "--scanners",
                                  help="Comma-separated feature types, or 'all'."),
-    jobs: int = typer.Option(0, "-j", "--jobs", help="Worker processes (0: all cores)."),
+    jobs: int = typer.Option(0, "-j", "--jobs", help="Worker processes (0: all cores); with "
+                                 "DALIL_DASK_SCHEDULER set, the Dask cluster's workers "
+                                 "scan instead."),
     engine: str = typer.Option("auto", "--engine", help="auto, hyperscan or re."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
     indicator_files: list[Path] = typer.Option(
@@ -86,6 +88,8 @@ def scan_command(
                            hash_source=hash_source, command_line=["dalil", *sys.argv[1:]])
     except (ScanError, ValueError, OSError) as exc:
         fail(str(exc))
+    # Which machines scanned (the local pool, or the Dask cluster of DALIL_DASK_SCHEDULER).
+    err.print(f"executor: {summary.executor}", highlight=False, markup=False, soft_wrap=True)
     for region in summary.unreadable:
         error(f"{region['path']}: {region['length']} bytes at offset {region['offset']} "
               f"could not be read ({region['error']}); skipped")
@@ -109,5 +113,5 @@ def scan_command(
         out.print(f"{summary.alert_count:,} hits match a known indicator "
                   f"({len(indicators):,} indicators); see alerts.txt")
     out.print(f"{summary.bytes_scanned:,} bytes in {summary.seconds:.2f} s "
-              f"({summary.mb_per_s:.1f} MB/s, {summary.engine}, -j {summary.jobs}); "
+              f"({summary.mb_per_s:.1f} MB/s, {summary.engine}, {summary.executor}); "
               f"feature files in {outdir}")

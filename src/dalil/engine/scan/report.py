@@ -93,6 +93,8 @@ def build_dfxml(summary: ScanSummary, types: Sequence[FeatureType]) -> ET.Elemen
         _sub(configuration, key, value)
     _sub(configuration, "engine", summary.engine)
     _sub(configuration, "jobs", summary.jobs)
+    if summary.executor:
+        _sub(configuration, f"{{{DALIL_NS}}}executor", summary.executor)
     for feed in summary.feeds:
         _sub(configuration, f"{{{DALIL_NS}}}indicator_feed",
              name=str(feed["name"]), format=str(feed["format"]),

@@ -12,6 +12,17 @@ pages of its own with the same margin, and so on down to the depth limit; those 
 carry forensic paths (``1234-GZIP-56``) instead of plain offsets. The parent matches every
 hit against the known indicators (:mod:`.indicators`) and writes the alerts, histograms,
 ``report.json`` and the DFXML ``report.xml``.
+
+With ``DALIL_DASK_SCHEDULER`` set (``tcp://host:8786``), the same pages go to a Dask
+cluster instead of the local pool (:mod:`.cluster`, imported only then): same results, in
+the same order, with a bounded number of pages in flight. The workers read the input by
+its path, so it must be on storage every worker mounts at the same path; a worker that
+cannot read it, or a scheduler that does not answer, stops the run with an error naming
+it (there is no fallback to the local pool: the user asked for the cluster). A national
+unit runs the cluster with ``dask scheduler`` on one machine and ``dask worker
+tcp://scheduler-host:8786 --nworkers auto --nthreads 1`` on each examination server
+(Dalil installed on every one, the evidence share mounted at the same path); see
+:mod:`.cluster` and ``docs/decisions.md``.
 """
 
 from __future__ import annotations
@@ -28,7 +39,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from dalil.engine.scan.features import CONTEXT, FeatureType, select
 from dalil.engine.scan.indicators import Alert, IndicatorSet
@@ -52,6 +63,9 @@ from dalil.engine.scan.recurse import (
     open_stream,
 )
 from dalil.engine.scan.report import write_dfxml
+
+if TYPE_CHECKING:
+    from dalil.engine.scan import cluster as cluster_module
 
 Progress = Callable[[int, int], None]
 """``(bytes_done, bytes_total)``."""
@@ -139,6 +153,9 @@ class ScanSummary:
     source_hashes: dict[str, str] = field(default_factory=dict)
     started_at: str = ""
     ended_at: str = ""
+    executor: str = ""
+    """What scanned the pages: ``local pool with N workers``, ``in process`` or
+    ``Dask at ADDRESS (...)``."""
     command_line: list[str] = field(default_factory=list)
     options: dict[str, object] = field(default_factory=dict)
 
@@ -153,6 +170,7 @@ class ScanSummary:
             "input": self.input,
             "engine": self.engine,
             "jobs": self.jobs,
+            "executor": self.executor,
             "scanners": self.scanners,
             "files": self.files,
             "bytes_total": self.bytes_total,
@@ -411,6 +429,14 @@ def _size(path: Path) -> int:
         os.close(fd)
 
 
+DASK_SCHEDULER_ENV = "DALIL_DASK_SCHEDULER"
+
+
+def dask_scheduler() -> str | None:
+    """The Dask scheduler's address when ``DALIL_DASK_SCHEDULER`` is set, else ``None``."""
+    return os.environ.get(DASK_SCHEDULER_ENV, "").strip() or None
+
+
 def default_jobs() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
         os.cpu_count() or 1)
@@ -524,19 +550,35 @@ def _run(
         summary.feeds = indicators.feeds()
     if start:
         summary.options["start"] = start
+    tasks = [(source, page) for source in found
+             for page in plan(source.size, page_size, margin) if page.start >= start]
+    cluster = _connect(found) if (scheduler := dask_scheduler()) is not None else None
+    results: Iterator[PageResult]
+    if cluster is not None:
+        summary.jobs = cluster.total_threads
+        summary.executor = cluster.description
+        summary.options["dask_scheduler"] = scheduler
+        results = cluster.results(tasks, types, engine, options)
+    else:
+        # The parent only scans when there is no pool; its Hyperscan database would cost
+        # a compilation (about 0.1 s of CPU) for nothing.
+        local_engine = make_engine(types, engine, utf16) if jobs == 1 or len(tasks) <= 1 \
+            else None
+        summary.executor = "in process" if local_engine is not None else \
+            f"local pool with {jobs} workers"
+        results = _results(tasks, types, jobs, engine, local_engine, options)
     hasher = _SourceHasher(found[0]) if hash_source and len(found) == 1 and \
         not found[0].label else None
     started = time.perf_counter()
-    writer = FeatureWriter(Path(outdir), types, input_name, alerts=indicators is not None)
-    tasks = [(source, page) for source in found
-             for page in plan(source.size, page_size, margin) if page.start >= start]
-    # The parent only scans when there is no pool; its Hyperscan database would cost a
-    # compilation (about 0.1 s of CPU) for nothing.
-    local_engine = make_engine(types, engine, utf16) if jobs == 1 or len(tasks) <= 1 else None
+    try:
+        writer = FeatureWriter(Path(outdir), types, input_name, alerts=indicators is not None)
+    except BaseException:
+        if cluster is not None:
+            cluster.close()
+        raise
     done = summary.bytes_total - sum(page.size for _, page in tasks)  # skipped by ``start``
     try:
-        for (source, page), result in zip(tasks, _results(tasks, types, jobs, engine,
-                                                          local_engine, options), strict=True):
+        for (source, page), result in zip(tasks, results, strict=True):
             label = f"{source.label}:" if source.label else ""
             for name, offset, feature, context in result.hits:
                 where = f"{label}{offset}"
@@ -568,6 +610,13 @@ def _run(
                 progress(done, summary.bytes_total)
     finally:
         summary.seconds = time.perf_counter() - started
+        if cluster is not None:
+            # Stopped early (a progress callback that cancels, an error): drop the pages
+            # still queued on the cluster.
+            close = getattr(results, "close", None)
+            if close is not None:
+                close()
+            cluster.close()
         if hasher is not None:
             summary.source_hashes = hasher.result()
             if hasher.error is not None:
@@ -578,6 +627,22 @@ def _run(
         summary.counts = writer.close(summary.to_dict)
         write_dfxml(Path(outdir) / "report.xml", summary, types)
     return summary
+
+
+def _connect(found: Sequence[Source]) -> cluster_module.DaskPages:
+    """Connect to the Dask cluster named by ``DALIL_DASK_SCHEDULER`` and check that every
+    worker can read the input (imports Dask, which a local scan never does)."""
+    from dalil.engine.scan import cluster
+
+    address = dask_scheduler()
+    assert address is not None
+    pages = cluster.DaskPages(address)
+    try:
+        pages.check_sources(found)
+    except BaseException:
+        pages.close()
+        raise
+    return pages
 
 
 def _alert(summary: ScanSummary, writer: FeatureWriter, alert: Alert) -> None:
