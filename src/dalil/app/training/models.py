@@ -117,6 +117,11 @@ class Variant(models.Model):
     evidence = models.JSONField(default=list)  # [{path, size, sha256}] (blobs)
     tasks = models.JSONField(default=list)  # questions and hint costs, never answers
     generated_at = models.DateTimeField(null=True, blank=True)
+    # The trainee's own training case holding the evidence as exhibits (never the key),
+    # created with the variant; ``case_exhibits`` maps an evidence file to its exhibit.
+    case = models.OneToOneField("cases.Case", on_delete=models.SET_NULL, null=True,
+                                blank=True, related_name="training_variant")
+    case_exhibits = models.JSONField(default=dict)  # {evidence path: exhibit number}
     # When the trainee first opened the lab: the start of "time to solve".
     started_at = models.DateTimeField(null=True, blank=True)
 

@@ -25,9 +25,18 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from dalil.app.accounts.models import Role, User
-from dalil.app.cases.services import blob_store
+from dalil.app.cases.models import Case, Exhibit, ExhibitType
+from dalil.app.cases.services import (
+    EXHIBIT_HASHES,
+    CaseError,
+    actor_name,
+    add_exhibit_from_blobs,
+    blob_store,
+    create_case,
+)
 from dalil.app.jobs import services as jobs
 from dalil.app.jobs.models import Job
+from dalil.app.training import records
 from dalil.app.training.models import (
     Attempt,
     Enrolment,
@@ -38,7 +47,7 @@ from dalil.app.training.models import (
     Variant,
     VariantKey,
 )
-from dalil.engine.evidence.blobstore import BlobStoreError
+from dalil.engine.evidence.blobstore import BlobStoreError, StoredBlob
 from dalil.engine.training.generate import GenerationError, generate
 from dalil.engine.training.graders import grade_task
 from dalil.engine.training.templates import Template, list_templates, load_template, resolve
@@ -225,10 +234,12 @@ def generate_variant(variant: Variant) -> bool:
                     f"was assigned with version {assignment.version}")
             key = generate(directory, variant.seed, out)
             store = blob_store()
+            blobs: dict[str, StoredBlob] = {}
             for item in key.evidence:
-                blob = store.put_file(out / item["path"])
+                blob = store.put_file(out / item["path"], also=EXHIBIT_HASHES)
                 if blob.sha256 != item["sha256"]:
                     raise GenerationError(f"{item['path']} changed while it was stored")
+                blobs[str(item["path"])] = blob
             briefing = {loc: (out / f"briefing.{loc}.md").read_text(encoding="utf-8")
                         for loc in template.locales
                         if (out / f"briefing.{loc}.md").is_file()}
@@ -237,13 +248,77 @@ def generate_variant(variant: Variant) -> bool:
                                                      error=str(exc)[:2000])
         return False
     document = key.to_dict()
-    with transaction.atomic():
-        VariantKey.objects.update_or_create(variant=variant, defaults={"key": document})
-        Variant.objects.filter(pk=variant.pk).update(
-            status=Variant.Status.READY, error="", country=key.country, briefing=briefing,
-            evidence=key.evidence, tasks=[_public_task(t) for t in key.tasks],
-            generated_at=timezone.now())
+    try:
+        with transaction.atomic():
+            case, exhibits = _training_case(variant, template, blobs)
+            VariantKey.objects.update_or_create(variant=variant, defaults={"key": document})
+            Variant.objects.filter(pk=variant.pk).update(
+                status=Variant.Status.READY, error="", country=key.country, briefing=briefing,
+                evidence=key.evidence, tasks=[_public_task(t) for t in key.tasks],
+                generated_at=timezone.now(), case=case, case_exhibits=exhibits)
+    except CaseError as exc:
+        Variant.objects.filter(pk=variant.pk).update(status=Variant.Status.FAILED,
+                                                     error=str(exc)[:2000])
+        return False
     return True
+
+
+def training_case_number(variant: Variant) -> str:
+    """``TR-<class>-<trainee>-<lab>``: the username when it is short and plain, else its id."""
+    name = variant.trainee.username
+    trainee = name if re.fullmatch(r"[A-Za-z0-9._-]{1,30}", name) else str(variant.trainee_id)
+    return f"TR-{variant.assignment.training_class_id}-{trainee}-{variant.assignment_id}"
+
+
+def _exhibit_type(path: str) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix in (".img", ".dd", ".raw", ".e01", ".001", ".iso"):
+        return ExhibitType.IMAGE
+    if suffix in (".json", ".md", ".txt", ".pdf", ".csv"):
+        return ExhibitType.DOCUMENT
+    return ExhibitType.FILE
+
+
+def _training_case(variant: Variant, template: Template,
+                   blobs: dict[str, StoredBlob]) -> tuple[Case, dict[str, str]]:
+    """The trainee's own case holding the variant's evidence files as exhibits L1, L2, ...
+
+    Call inside the transaction that makes the variant ready. The case belongs to no
+    institution: it is visible to the trainee (its creator), to the class's trainer (shared
+    with them) and to administrators, never to other trainees. It holds evidence only: the
+    answer key, the seed and the briefings stay out of it.
+    """
+    if variant.case_id is not None:  # regenerated after a failure that came later
+        existing = Case.objects.get(pk=variant.case_id)
+        return existing, dict(variant.case_exhibits)
+    assignment = variant.assignment
+    trainee = variant.trainee
+    title = assignment.title_in(assignment.training_class.language)
+    actor = actor_name(trainee)
+    case = create_case(
+        number=training_case_number(variant), user=trainee, institution=None,
+        kind=Case.Kind.TRAINING, actor=actor,
+        title=_("Training: %(lab)s") % {"lab": title},
+        offence=_("Training lab %(template)s, class %(class)s")
+        % {"template": assignment.template, "class": assignment.training_class.name})
+    case.shared_with.add(assignment.training_class.trainer)
+    exhibits: dict[str, str] = {}
+    n = 0
+    declared = [e.output for e in template.evidence if e.output in blobs]
+    for path in declared + sorted(set(blobs) - set(declared)):  # the template's order
+        blob = blobs[path]
+        if path.startswith("briefing."):
+            continue
+        n += 1
+        number = f"L{n}"
+        add_exhibit_from_blobs(
+            case, number=number, actor=actor, blobs=[(path, blob)], action="imported",
+            details={"source": f"Dalil training lab {template.id} v{template.version}"},
+            type=_exhibit_type(path),
+            description=_("Lab material: %(file)s, provided by the training lab")
+            % {"file": path})
+        exhibits[path] = number
+    return case, exhibits
 
 
 def answer_key(variant: Variant) -> dict[str, Any]:
@@ -303,8 +378,12 @@ def _result(variant: Variant, task_id: str) -> TaskResult:
     return result
 
 
-def submit_answer(variant: Variant, task_id: str, text: str) -> tuple[TaskResult, Attempt]:
-    """Grade one answer with the engine; attempt limits hold; hints cost only when solved."""
+def submit_answer(variant: Variant, task_id: str, text: str = "") -> tuple[TaskResult, Attempt]:
+    """Grade one answer with the engine; attempt limits hold; hints cost only when solved.
+
+    A ``case_records`` task takes no text: the trainee's own training case is read
+    (:mod:`dalil.app.training.records`) and its summary graded.
+    """
     _check_open(variant)
     key_task = _key_task(variant, task_id)
     with transaction.atomic():
@@ -317,7 +396,13 @@ def submit_answer(variant: Variant, task_id: str, text: str) -> tuple[TaskResult
         limit = key_task.get("max_attempts")
         if isinstance(limit, int) and result.attempts >= limit:
             raise TrainingError(_("No attempts left for this task."))
-        answer = parse_answer(str(key_task.get("grader")), text)
+        if key_task.get("grader") == records.CASE_RECORDS:
+            try:
+                answer = records.summary(variant)
+            except records.NoTrainingCase as exc:
+                raise TrainingError(str(exc)) from exc
+        else:
+            answer = parse_answer(str(key_task.get("grader")), text)
         number = result.attempts + 1
         grade = grade_task(key_task, answer, hints_used=result.hints_used, attempt=number)
         now = timezone.now()
@@ -434,9 +519,18 @@ def lab_view(variant: Variant, *, show_key: bool = False) -> dict[str, Any]:
         tasks.append(view)
     score = sum(r.score for r in results.values())
     maximum = sum(float(t["points"]) for t in variant.tasks)
+    exhibit_pks: dict[str, int] = {}
+    if variant.case_id is not None:
+        exhibit_pks = dict(Exhibit.objects.filter(case_id=variant.case_id).values_list(
+            "number", "pk"))
+    evidence = []
+    for item in variant.evidence:
+        if str(item["path"]).startswith("briefing."):
+            continue
+        number = dict(variant.case_exhibits).get(str(item["path"]))
+        evidence.append({**item, "exhibit_pk": exhibit_pks.get(number) if number else None})
     return {"language": language, "briefing": variant.briefing.get(language, ""),
-            "evidence": [e for e in variant.evidence
-                         if not str(e["path"]).startswith("briefing.")],
+            "evidence": evidence, "case_id": variant.case_id,
             "tasks": tasks, "score": round(score, 4), "max": round(maximum, 4),
             "revealed": reveal, "is_open": is_open}
 

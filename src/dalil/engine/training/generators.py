@@ -302,7 +302,11 @@ def first_responder_scene(ctx: GenContext) -> dict[str, Fact]:
         custody.append({"exhibit": number, "action": "sealed", "details": {"seal_number": seal}})
         if device["id"] == drive_id and image_fact is not None:
             custody.append({"exhibit": number, "action": "acquired", "details": {
-                "image": image_name, "hashes": {"sha256": image_fact.value}}})
+                "image": image_name, "hashes": {"sha256": image_fact.value},
+                "verified": True}})
+        custody.append({"exhibit": number, "action": "transferred", "details": {
+            "released_by": officer, "received_by": "evidence store",
+            "purpose": "laboratory examination", "place": address, "seal_intact": True}})
     record = {
         "case_has_authority": True,
         "scene": {

@@ -8,6 +8,7 @@ value is graded wrong with a message saying what was expected.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import unicodedata
@@ -383,6 +384,175 @@ def grade_rubric(expected: Any, answer: Any, options: Mapping[str, Any], points:
     return _partial(points, passed / total if total else 0.0, feedback)
 
 
+# --- rubric over the trainee's own training case (built by the app) ---------------------
+
+CRITERIA = ("scene", "devices", "custody", "acquisition", "seals")
+"""The checks of ``case_records``, in the order a first responder works."""
+
+DEFAULT_CUSTODY_ORDER = ("seized", "sealed", "transferred")
+
+
+def _custody_order_problems(
+    number: str, actions: Sequence[str], required: Sequence[str]
+) -> list[str]:
+    """Why one exhibit's custody entries (in chain order) lack or misorder required actions."""
+    problems: list[str] = []
+    first_at = {a: actions.index(a) for a in required if a in actions}
+    missing = [a for a in required if a not in first_at]
+    if missing:
+        problems.append(f"exhibit {number}: no {', '.join(repr(m) for m in missing)} custody "
+                        f"entry (ACPO principle 3; ISO/IEC 27037 §6.1)")
+    present = [a for a in required if a in first_at]
+    for earlier, later in itertools.pairwise(present):
+        if first_at[later] < first_at[earlier]:
+            problems.append(f"exhibit {number}: {later!r} is recorded before {earlier!r}; the "
+                            f"chain must read {' → '.join(required)} (ISO/IEC 27037 §6.1)")
+    return problems
+
+
+def grade_case_records(
+    expected: Any, answer: Any, options: Mapping[str, Any], points: float
+) -> Grade:
+    """Score the records a trainee kept in their own training case, criterion by criterion.
+
+    The answer is a *records summary* the app builds from the trainee's case (never typed
+    by the trainee): ``{"scene": {field: value} | None, "exhibits": [...], "custody":
+    [{"exhibit", "action", "details"}, ...] (chain order), "case_has_authority": bool,
+    "verification": {"intact": bool, "first_failure": str | None}}`` (verification is
+    optional; when given, a broken case fails the acquisition criterion).
+
+    ``options.criteria`` chooses the checks (default all of :data:`CRITERIA`);
+    ``options.custody_order`` the actions every seized device needs, in order;
+    ``options.devices``, ``options.isolation`` and ``options.image_sha256`` come from the
+    scene's ground truth. Each criterion earns its share; the feedback names what is missing
+    with its ACPO, ISO/IEC 27037 or RFC 3227 reference.
+    """
+    if not isinstance(answer, Mapping):
+        return _wrong(points, f"expected the summary of a case's records (an object), got "
+                              f"{_type_name(answer)}")
+    scene = answer.get("scene")
+    exhibits_raw = answer.get("exhibits")
+    custody_raw = answer.get("custody")
+    if not isinstance(exhibits_raw, list) or not isinstance(custody_raw, list) or not (
+            scene is None or isinstance(scene, Mapping)):
+        return _wrong(points, "a records summary has 'scene' (an object or null), 'exhibits' "
+                              "and 'custody' (lists)")
+    exhibits = [e for e in exhibits_raw if isinstance(e, Mapping)]
+    custody = [c for c in custody_raw if isinstance(c, Mapping)]
+    chosen = options.get("criteria") or list(CRITERIA)
+    criteria = [c for c in CRITERIA if c in chosen]
+    order = [str(a) for a in options.get("custody_order") or DEFAULT_CUSTODY_ORDER]
+
+    sequence: dict[str, list[str]] = {}
+    actions: dict[str, set[str]] = {}
+    incomplete: list[str] = []
+    for entry in custody:
+        number, action = str(entry.get("exhibit") or ""), str(entry.get("action"))
+        details = entry.get("details") if isinstance(entry.get("details"), Mapping) else {}
+        try:
+            check_details(action, details or {})
+        except CustodyError as exc:
+            incomplete.append(f"exhibit {number or '-'}: {exc}")
+            continue
+        sequence.setdefault(number, []).append(action)
+        actions.setdefault(number, set()).add(action)
+    originals = [e for e in exhibits if not e.get("parent")]
+    by_identifier: dict[str, Mapping[str, Any]] = {}
+    for exhibit in originals:
+        for name in _IDENTIFIERS:
+            if exhibit.get(name):
+                by_identifier[_norm_id(exhibit[name])] = exhibit
+    devices = [d for d in options.get("devices", []) or [] if isinstance(d, Mapping)]
+
+    checks: list[tuple[float, bool, str]] = []  # (weight, passed, what is missing)
+    if "scene" in criteria:
+        if scene is None:
+            checks.append((4.0, False, "no scene record yet: fill in the scene record of your "
+                                       "training case (ISO/IEC 27037 §7.1; NIJ ch. 3)"))
+        else:
+            missing = missing_items(scene, originals, actions,
+                                    bool(answer.get("case_has_authority")))
+            checks.append((4.0, not missing, "scene record incomplete: " + "; ".join(
+                f"{m.message} ({m.reference})" for m in missing[:8])
+                + (f" … and {len(missing) - 8} more" if len(missing) > 8 else "")))
+    if "devices" in criteria:
+        for device in devices:
+            label = f"{device.get('id')} ({device.get('type')})"
+            found = by_identifier.get(_norm_id(device.get("identifier")))
+            if found is None:
+                checks.append((1.0, False, f"{label}: no exhibit with its serial/IMEI/ICCID "
+                                           f"(ISO/IEC 27037 §7.1.2)"))
+                continue
+            exhibit = found
+            state = exhibit.get("power_state")
+            checks.append((1.0, state == device.get("power_state"),
+                           f"{label}: power state recorded as {state or 'nothing'!r}, not as "
+                           f"found (ISO/IEC 27037 §7.1.3.2; ACPO principle 2)"))
+            if device.get("type") == "phone" and options.get("isolation"):
+                checks.append((1.0, exhibit.get("isolation_method") == options["isolation"],
+                               f"{label}: isolation {exhibit.get('isolation_method') or 'none'!r}"
+                               f" does not suit the phone's state (ISO/IEC 27037 §7.1.3.3)"))
+    if "custody" in criteria:
+        seized = [str(e.get("number")) for e in originals]
+        if devices:
+            seized = [str(by_identifier[k].get("number")) for k in
+                      (_norm_id(d.get("identifier")) for d in devices) if k in by_identifier]
+        problems = [p for n in seized for p in _custody_order_problems(
+            n, sequence.get(n, []), order)]
+        if not seized:
+            problems.append("no seized device recorded as an exhibit (ISO/IEC 27037 §7.1.2)")
+        checks.append((2.0, not problems, "custody: " + "; ".join(problems[:6])
+                       + (f" … and {len(problems) - 6} more" if len(problems) > 6 else "")))
+        checks.append((1.0, bool(seized) and not incomplete, "custody entries incomplete: "
+                       + "; ".join(incomplete[:4]) if incomplete else
+                       "no custody entry to check (ACPO principle 3)"))
+    if "acquisition" in criteria:
+        want = str(options.get("image_sha256") or expected or "").lower()
+        acquired = [e for e in custody if e.get("action") == "acquired"
+                    and isinstance(e.get("details"), Mapping)]
+        recorded = [e for e in acquired if isinstance(e["details"].get("hashes"), Mapping)
+                    and want in {str(h).lower() for h in e["details"]["hashes"].values()}]
+        checks.append((2.0, bool(recorded),
+                       "no acquisition whose recorded hashes include the image's SHA-256: "
+                       "acquire the drive's image read-only with hashing (ACPO principle 1; "
+                       "ISO/IEC 27037 §7.1.3.4)" if not acquired else
+                       "the hashes recorded by the acquisition do not match the image's "
+                       "SHA-256 (ISO/IEC 27037 §7.1.3.4)"))
+        verified = any(e["details"].get("verified") is True for e in recorded) or any(
+            c.get("action") == "verified" and isinstance(c.get("details"), Mapping)
+            and c["details"].get("match") is True
+            and str(c["details"].get("expected", "")).lower() == want for c in custody)
+        checks.append((1.0, verified, "the acquired image's hash was not verified against "
+                                      "the source (ISO/IEC 27037 §7.1.3.4; ACPO principle 3)"))
+        report = answer.get("verification")
+        if isinstance(report, Mapping) and acquired:
+            checks.append((1.0, report.get("intact") is True,
+                           f"the case does not verify: {report.get('first_failure')} "
+                           f"(RFC 3227 §4; ACPO principle 3)"))
+    if "seals" in criteria:
+        unsealed = [str(e.get("number")) for e in originals if not e.get("seal_number")]
+        mismatched = [str(e.get("number")) for e in originals if e.get("seal_number")
+                      and not any(c.get("action") in ("sealed", "transferred")
+                                  and str(c.get("exhibit")) == str(e.get("number"))
+                                  and isinstance(c.get("details"), Mapping)
+                                  and e.get("seal_number") in (c["details"].get("seal_number"),
+                                                               c["details"].get("new_seal"))
+                                  for c in custody)]
+        checks.append((1.0, bool(originals) and not unsealed,
+                       "no seal number recorded for exhibit(s) " + ", ".join(unsealed)
+                       + " (ISO/IEC 27037 §7.1.4)" if originals else
+                       "no exhibit to seal (ISO/IEC 27037 §7.1.4)"))
+        checks.append((1.0, bool(originals) and not mismatched,
+                       "seal number of exhibit(s) " + ", ".join(mismatched)
+                       + " is in no 'sealed' custody entry (ISO/IEC 27037 §7.1.4)"))
+    total = sum(w for w, _, _ in checks)
+    passed = sum(w for w, ok, _ in checks if ok)
+    failures = [msg for _, ok, msg in checks if not ok]
+    feedback = (f"{passed:g} of {total:g} rubric points"
+                + ("" if not failures else ": " + " | ".join(failures)))
+    return _partial(points, passed / total if total else 0.0, feedback)
+
+
 # --- free text ---------------------------------------------------------------------------
 
 
@@ -404,6 +574,7 @@ GRADERS: dict[str, Grader] = {
     "choice": grade_choice,
     "ordering": grade_ordering,
     "rubric": grade_rubric,
+    "case_records": grade_case_records,
     "free_text": grade_free_text,
 }
 
@@ -480,6 +651,7 @@ def _count(value: Any, default: int = 0) -> int:
 
 
 __all__ = [
+    "CRITERIA",
     "GRADERS",
     "Grade",
     "grade_answers",

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dalil.engine.evidence.custody import ACTIONS as CUSTODY_ACTIONS
 from dalil.engine.training.generators import GENERATORS
-from dalil.engine.training.graders import GRADERS
+from dalil.engine.training.graders import CRITERIA, GRADERS
 from dalil.engine.training.pools import POOL_KINDS, available_countries, load_pool
 from dalil.engine.training.yamlmarks import ContentError, Marked, PathKey, Problem, load_marked
 
@@ -39,6 +40,7 @@ GRADER_OPTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "choice": {},
     "ordering": {"ranks": dict},
     "rubric": {},
+    "case_records": {"criteria": list, "custody_order": list},
     "free_text": {"rubric": dict},
 }
 ANSWER_FORMS = ("fact", "value", "choice")
@@ -358,6 +360,8 @@ def _tasks(c: _Checker, raw: Any, locales: tuple[str, ...], names: set[str],
                 c.add((*path, "options", key), f"grader {grader} has no option {key!r}")
             elif not isinstance(value, kinds) or (isinstance(value, bool) and kinds is not bool):
                 c.add((*path, "options", key), f"option {key!r} has the wrong type")
+        if grader == "case_records":
+            _case_records_options(c, options, path, tid)
         choices = _choices(c, item, path, tid, str(grader), locales, names)
         answer = _answer(c, item, path, tid, str(grader), facts, choices)
         hints = _hints(c, item.get("hints", []) or [], (*path, "hints"), tid, locales,
@@ -374,6 +378,18 @@ def _tasks(c: _Checker, raw: Any, locales: tuple[str, ...], names: set[str],
         out.append(TaskSpec(tid, str(grader), float(points), question, answer, dict(options),
                             hints, attempts, choices, explanation))
     return out
+
+
+def _case_records_options(c: _Checker, options: dict[str, Any], path: PathKey,
+                          tid: str) -> None:
+    for name in options.get("criteria") or []:
+        if name not in CRITERIA:
+            c.add((*path, "options", "criteria"), f"task {tid}: unknown criterion {name!r}; "
+                                                  f"one of {', '.join(CRITERIA)}")
+    for action in options.get("custody_order") or []:
+        if action not in CUSTODY_ACTIONS:
+            c.add((*path, "options", "custody_order"), f"task {tid}: unknown custody action "
+                                                       f"{action!r}")
 
 
 def _choices(c: _Checker, item: dict[str, Any], path: PathKey, tid: str, grader: str,
