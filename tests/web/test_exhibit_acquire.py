@@ -63,3 +63,30 @@ def test_readers_cannot_start_an_acquisition(as_prosecutor, case, url, source):
                                         "segment_mib": 2048, "algorithms": ["sha256"]})
     assert response.status_code == 403
     assert not Job.objects.exists()
+
+
+def test_an_exhibit_held_in_the_store_is_imaged_as_its_device(
+        as_examiner, case, url, django_capture_on_commit_callbacks):
+    # A training lab's USB stick arrives as a stored exhibit: the trainee images it.
+    exhibit = case.exhibits.get(number="E1")
+    stored = exhibit.files.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = as_examiner.post(url, {"from_store": "on", "format": "raw",
+                                          "segment_mib": 2048,
+                                          "algorithms": ["md5", "sha256"]})
+    assert response.status_code == 302
+    job = Job.objects.get(kind="acquire_exhibit", case=case)
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    image = case.exhibits.get(number="E1.1")
+    assert image.parent == exhibit
+    assert image.files.get().sha256 == stored.sha256  # a verified bit-for-bit copy
+    actions = list(case.custody.values_list("action", flat=True))
+    assert "acquired" in actions
+
+
+def test_neither_source_nor_store_is_refused(as_examiner, case, url):
+    response = as_examiner.post(url, {"format": "raw", "segment_mib": 2048,
+                                      "algorithms": ["sha256"]})
+    assert response.status_code == 400
+    assert "Give a source, or image the stored bytes." in response.content.decode()
+    assert not Job.objects.exists()

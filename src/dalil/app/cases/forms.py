@@ -271,8 +271,13 @@ class AcquisitionForm(forms.Form):
     """Image a block device (or a file dropped into DALIL_HOME/incoming) as a background job."""
 
     source = forms.CharField(
-        label=_("Source"), max_length=500,
+        label=_("Source"), max_length=500, required=False,
         help_text=_("A block device such as /dev/sdb, or a file in DALIL_HOME/incoming"),
+    )
+    from_store = forms.BooleanField(
+        label=_("Image the bytes stored for this exhibit"), required=False,
+        help_text=_("For a device image already in the evidence store, such as the USB "
+                    "stick of a training lab: a working copy, hashed and verified"),
     )
     format = forms.ChoiceField(label=_("Format"), choices=[
         ("raw", _("Raw (dd)")), ("split", _("Split raw")), ("e01", _("EWF (E01)"))])
@@ -283,11 +288,19 @@ class AcquisitionForm(forms.Form):
         choices=[(name, name) for name in ("md5", "sha1", "sha256", "sha512")],
     )
 
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not data.get("from_store") and not data.get("source") and "source" not in self.errors:
+            self.add_error("source", _("Give a source, or image the stored bytes."))
+        return data
+
     def clean_source(self) -> str:
         from pathlib import Path
 
         from dalil.app.cases.jobs import allowed_source
 
+        if not self.cleaned_data.get("source"):
+            return ""
         source = Path(self.cleaned_data["source"])
         if "\x00" in str(source) or not source.is_absolute():
             raise forms.ValidationError(_("Give an absolute path."))

@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 
 from dalil.app.cases import services
-from dalil.app.cases.models import Case
+from dalil.app.cases.models import Case, Exhibit
 from dalil.app.jobs.services import JobCancelled, JobContext, job_kind
 from dalil.engine.evidence import acquisition
 from dalil.engine.evidence.acquisition_checkpoint import checkpoint_path
@@ -43,14 +43,31 @@ def allowed_source(path: Path) -> bool:
     return resolved.is_block_device() or resolved.is_relative_to(incoming)
 
 
+def stored_source(exhibit: Exhibit) -> Path:
+    """The blob of an exhibit held as one stored file, to image as if it were the device.
+
+    The path comes from the store, never from the browser; the blob is only read.
+    """
+    files = list(exhibit.files.filter(in_store=True))
+    if len(files) != 1:
+        raise services.CaseError(
+            f"exhibit {exhibit.number} has {len(files)} stored files; only an exhibit held "
+            f"as one stored file can be imaged from the store")
+    return services.blob_store().path_for(files[0].sha256)
+
+
 @job_kind("acquire_exhibit")
 def acquire_exhibit_job(context: JobContext, params: dict[str, Any]) -> dict[str, Any]:
     """Acquire a source into a derived exhibit; a cancelled run keeps its checkpoint."""
     case = Case.objects.get(pk=params["case_id"])
     source_exhibit = services.get_exhibit(case, params["exhibit"])
-    source = Path(params["source"])
-    if not allowed_source(source):
-        raise services.CaseError(f"{source} is neither a block device nor in DALIL_HOME/incoming")
+    if params.get("from_store"):
+        source = stored_source(source_exhibit)
+    else:
+        source = Path(params["source"])
+        if not allowed_source(source):
+            raise services.CaseError(
+                f"{source} is neither a block device nor in DALIL_HOME/incoming")
     out_dir = acquisition_out_dir(case)
     out_dir.mkdir(parents=True, exist_ok=True)
     basename = services.next_derived_number(source_exhibit)

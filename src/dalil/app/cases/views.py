@@ -304,7 +304,8 @@ def acquire(request: HttpRequest, pk: int, exhibit_pk: int) -> HttpResponse:
     data = form.cleaned_data
     job = jobs.start("acquire_exhibit", {
         "case_id": case.pk, "actor": _actor(request), "exhibit": exhibit.number,
-        "source": data["source"], "format": data["format"], "segment_mib": data["segment_mib"],
+        "source": data["source"], "from_store": data["from_store"],
+        "format": data["format"], "segment_mib": data["segment_mib"],
         "algorithms": ",".join(data["algorithms"])}, user=request.user, case=case)
     messages.success(request, _("Acquisition started (job %(id)s).") % {"id": job.pk})
     return redirect(reverse("cases:exhibit", args=[case.pk, exhibit.pk]) + "#acquire")
