@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
@@ -93,3 +94,23 @@ def test_an_empty_store_answers_queries(tmp_path):
     store = LedgerStore(tmp_path / "ledger")
     assert store.transaction("00" * 32) is None
     assert store.connect().execute("SELECT count(*) FROM outputs").fetchone() == (0,)
+
+
+@pytest.mark.shared_data
+def test_the_addresses_table_agrees_with_the_address_lookup(bitcoin, tmp_path):
+    store = LedgerStore(tmp_path / "ledger")
+    store.ingest([bitcoin / "bitcoinj/first-100k-blocks.dat"])
+    con = store.connect()
+    hal = "1Q2TWHE3GMdB6BZKafqwxXtWAWgFt5Jvm3"  # received 10 BTC from Satoshi in block 170
+    for address in (hal, "12cbQLTFMXRnSzktFkuoG3eHoMeFtpTu3S"):
+        row = con.execute("SELECT received, sent, balance, outputs, inputs, first_seen, "
+                          "last_seen FROM addresses WHERE address = ?", [address]).fetchone()
+        looked_up = store.address(address)
+        assert row[:5] == (looked_up["received"], looked_up["sent"], looked_up["balance"],
+                           looked_up["outputs"], looked_up["inputs"])
+        assert looked_up["first_seen"] == datetime.fromtimestamp(row[5], UTC).isoformat()
+        assert looked_up["last_seen"] == datetime.fromtimestamp(row[6], UTC).isoformat()
+    (count,) = con.execute("SELECT count(*) FROM addresses").fetchone()
+    (distinct,) = con.execute("SELECT count(DISTINCT address) FROM outputs "
+                              "WHERE address IS NOT NULL").fetchone()
+    assert count >= distinct > 0

@@ -492,6 +492,28 @@ class LedgerStore:
             FROM inputs i LEFT JOIN outputs o
               ON o.txid = i.prev_txid AND o.vout = i.prev_vout
         """)
+        # The addresses table, derived rather than stored: its totals change with every
+        # block ingested, and the append-only parts above are its single source of truth.
+        con.execute("""
+            CREATE VIEW addresses AS
+            WITH received AS (
+                SELECT address, sum(value) AS received, count(*) AS outputs,
+                       min(time) AS first_out, max(time) AS last_out
+                FROM outputs WHERE address IS NOT NULL GROUP BY address),
+            spent AS (
+                SELECT address, coalesce(sum(value), 0) AS sent, count(*) AS inputs,
+                       count(*) FILTER (WHERE value IS NULL) AS inputs_of_unknown_value,
+                       min(time) AS first_in, max(time) AS last_in
+                FROM inputs_resolved WHERE address IS NOT NULL GROUP BY address)
+            SELECT coalesce(r.address, s.address) AS address,
+                   coalesce(r.received, 0) AS received, coalesce(s.sent, 0) AS sent,
+                   coalesce(r.received, 0) - coalesce(s.sent, 0) AS balance,
+                   coalesce(r.outputs, 0) AS outputs, coalesce(s.inputs, 0) AS inputs,
+                   coalesce(s.inputs_of_unknown_value, 0) AS inputs_of_unknown_value,
+                   least(r.first_out, s.first_in) AS first_seen,
+                   greatest(r.last_out, s.last_in) AS last_seen
+            FROM received r FULL OUTER JOIN spent s ON r.address = s.address
+        """)
         return con
 
     def counts(self) -> dict[str, int]:
