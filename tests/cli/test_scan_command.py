@@ -90,3 +90,25 @@ def test_scan_reports_decompression_limits(tmp_path: Path) -> None:
     assert summary["notes"][0]["path"] == "0-GZIP"
     assert "size limit" in summary["notes"][0]["message"]
     assert "size limit" in result.stderr
+
+
+def test_scan_exits_3_when_a_worker_died(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import functools
+
+    import dalil.cli.scan
+    from dalil.engine.scan import scan
+    from dalil.engine.scan.runner import DIE_AT_ENV
+
+    # Pages of 4 KiB, so that the small input has several and a pool scans them.
+    monkeypatch.setattr(dalil.cli.scan, "scan", functools.partial(scan, page_size=4096,
+                                                                  margin=256))
+    src = tmp_path / "in.bin"
+    src.write_bytes((b"\x00" * 2000 + b" ivan@example.kz " + b"\x00" * 2079) * 4)
+    monkeypatch.setenv(DIE_AT_ENV, str(4096 + 5))
+    result = runner.invoke(app, ["scan", str(src), "-o", str(tmp_path / "out"), "--json",
+                                 "-j", "2", "--scanners", "email"])
+    assert result.exit_code == 3, result.output
+    summary = json.loads(result.stdout)
+    assert summary["counts"] == {"email": 3}
+    assert summary["unscanned"][0]["offset"] == 4096
+    assert "not scanned" in result.stderr

@@ -97,8 +97,13 @@ def scan_command(
         error(f"{item['path']}: skipped ({item['reason']})")
     for note in summary.notes:
         error(f"{note['path']}: {note['message']}")
+    # Exit 3 (docs/decisions.md, "Exit codes"): the feature files are kept, but the byte
+    # ranges named on stderr were not scanned (a worker process died on them).
+    partial = bool(summary.unscanned)
     if as_json:
         print_json(summary.to_dict())
+        if partial:
+            raise typer.Exit(3)
         return
     table = Table(show_header=True, header_style="bold")
     table.add_column("type")
@@ -115,3 +120,5 @@ def scan_command(
     out.print(f"{summary.bytes_scanned:,} bytes in {summary.seconds:.2f} s "
               f"({summary.mb_per_s:.1f} MB/s, {summary.engine}, {summary.executor}); "
               f"feature files in {outdir}")
+    if partial:
+        raise typer.Exit(3)

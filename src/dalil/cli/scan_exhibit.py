@@ -60,8 +60,13 @@ def scan_exhibit(number: str, exhibit: str, *, indicator_files: list[Path],
         fail(f"interrupted: the findings stored stay; run `dalil scan-exhibit {number} "
              f"--exhibit {exhibit}` again to resume", 130)
     result = services.summary(run)
+    # Exit 3 (docs/decisions.md, "Exit codes"): findings stored, but some byte ranges were
+    # not scanned (named in the notes).
+    partial = run.status == run.Status.PARTIAL
     if as_json:
         print_json(result)
+        if partial:
+            raise typer.Exit(3)
         return
     table = Table("type", "hits", show_header=True, header_style="bold")
     for name, count in sorted(run.counts.items(), key=lambda kv: (-kv[1], kv[0])):
@@ -72,6 +77,8 @@ def scan_exhibit(number: str, exhibit: str, *, indicator_files: list[Path],
                   f"{escape(str(note.get('message')))}", soft_wrap=True)
     err.print(f"exhibit [bold]{escape(case.number)}/{escape(item.number)}[/] scanned "
               f"(run {run.pk}): {escape(services.result_text(run))}; custody entry recorded")
+    if partial:
+        raise typer.Exit(3)
 
 
 @app.command("scan-exhibit")

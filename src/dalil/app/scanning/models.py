@@ -53,6 +53,7 @@ class ScanRun(models.Model):
     class Status(models.TextChoices):
         RUNNING = "running", _("Running")
         SUCCEEDED = "succeeded", _("Succeeded")
+        PARTIAL = "partial", _("Completed with gaps")  # some pages could not be scanned
         FAILED = "failed", _("Failed")
         CANCELLED = "cancelled", _("Cancelled")
         INTERRUPTED = "interrupted", _("Interrupted")
@@ -79,6 +80,8 @@ class ScanRun(models.Model):
     alerts = models.PositiveIntegerField(_("alerts"), default=0)
     stopped = models.PositiveIntegerField(_("stopped"), default=0)
     notes = models.JSONField(default=list)  # what could not be scanned or decompressed
+    # Byte ranges not scanned (a worker process died on them): offset, length, reason.
+    unscanned = models.JSONField(default=list)
     report_sha256 = models.CharField(max_length=64, blank=True)  # DFXML report.xml
     features_sha256 = models.CharField(max_length=64, blank=True)  # zip of feature files
     error = models.TextField(_("error"), blank=True)
@@ -148,3 +151,36 @@ class FindingBookmark(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+
+
+class BlockMap(models.Model):
+    """Which file holds each byte of an exhibit that is a disk image (computed once, after
+    its first scan, by :func:`dalil.engine.forensics.blockmap.map_image`)."""
+
+    exhibit = models.OneToOneField("cases.Exhibit", on_delete=models.PROTECT,
+                                   related_name="block_map")
+    tool_version = models.CharField(max_length=40)
+    volumes = models.JSONField(default=list)  # index, offset, fs_type, extents
+    problems = models.JSONField(default=list)  # file systems or directories not read
+    extents = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
+class BlockRun(models.Model):
+    """Bytes ``[start, end)`` of the exhibit's media are bytes of a file from
+    ``file_offset`` on; the runs of one map do not overlap."""
+
+    block_map = models.ForeignKey(BlockMap, on_delete=models.PROTECT, related_name="runs")
+    start = models.BigIntegerField()
+    end = models.BigIntegerField()
+    volume_index = models.IntegerField()
+    fs_type = models.CharField(max_length=20)
+    inode = models.BigIntegerField()
+    address = models.CharField(max_length=60)
+    path = models.TextField()
+    file_offset = models.BigIntegerField()
+    deleted = models.BooleanField(default=False)
+    slack = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["block_map", "start"])]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from django.db.models import Count, Q, QuerySet
 
 from dalil.app.cases.models import Exhibit
-from dalil.app.scanning.models import Finding, ScanRun
+from dalil.app.forensics.models import FileRecord
+from dalil.app.scanning.models import BlockMap, BlockRun, Finding, ScanRun
 
 HISTOGRAM_ROWS = 20
 
@@ -61,3 +63,43 @@ def highlighted(finding: Finding) -> tuple[str, str, str]:
         return finding.context, "", ""
     end = at + len(finding.feature)
     return finding.context[:at], finding.context[at:end], finding.context[end:]
+
+
+EXPORT_HEADER = ["offset", "forensic_path", "type", "feature", "context", "feed",
+                 "indicator", "stop_list"]
+
+
+def export_rows(rows: QuerySet[Finding]) -> tuple[list[str], Iterator[Sequence[Any]]]:
+    """The columns and rows of a findings export (read in chunks, values unescaped)."""
+    def values() -> Iterator[Sequence[Any]]:
+        for f in rows.iterator(chunk_size=2000):
+            yield [f.offset, f.path, f.type, f.feature, f.context, f.feed, f.indicator,
+                   "yes" if f.stopped else ""]
+    return list(EXPORT_HEADER), values()
+
+
+def locations(exhibit: Exhibit, offsets: Sequence[int]) -> dict[int, dict[str, Any]] | None:
+    """Where each offset is, when the exhibit's block map is computed and a file system
+    was read in it (else ``None``):
+    ``{"run": BlockRun, "file_offset": int, "record": FileRecord | None}`` for an offset a
+    file holds, ``{}`` for unallocated space. The ingested file (FileRecord) is the one of
+    the latest ingest with the same volume, inode and path."""
+    block_map = BlockMap.objects.filter(exhibit=exhibit).first()
+    if block_map is None or not block_map.volumes:
+        return None  # not mapped yet, or no file system read: nothing to say
+    found: dict[int, dict[str, Any]] = {}
+    records: dict[tuple[int, int, str], FileRecord | None] = {}
+    for offset in sorted(set(offsets)):
+        run = (BlockRun.objects.filter(block_map=block_map, start__lte=offset)
+               .order_by("-start").first())
+        if run is None or run.end <= offset:
+            found[offset] = {}
+            continue
+        key = (run.volume_index, run.inode, run.path)
+        if key not in records:
+            records[key] = (FileRecord.objects.filter(
+                exhibit=exhibit, volume_index=run.volume_index, inode=run.inode,
+                path=run.path).order_by("-run_id", "-id").first())
+        found[offset] = {"run": run, "file_offset": run.file_offset + offset - run.start,
+                         "record": records[key]}
+    return found

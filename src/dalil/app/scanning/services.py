@@ -42,6 +42,8 @@ from dalil.app.jobs import services as jobs
 from dalil.app.jobs.models import Job
 from dalil.app.jobs.services import JobCancelled
 from dalil.app.scanning.models import (
+    BlockMap,
+    BlockRun,
     Finding,
     FindingBookmark,
     IndicatorFeed,
@@ -49,6 +51,7 @@ from dalil.app.scanning.models import (
     StopList,
 )
 from dalil.engine.evidence.blobstore import BlobStoreError
+from dalil.engine.forensics.blockmap import map_image
 from dalil.engine.forensics.extract import safe_component
 from dalil.engine.forensics.image import ImageError, open_image
 from dalil.engine.scan import ScanError, scan, scan_reader, select
@@ -244,7 +247,14 @@ def scan_exhibit(exhibit: Exhibit, ctx: Context, *, actor: str, job: Job | None 
     except Exception as exc:
         _finish(run, ScanRun.Status.FAILED, f"internal error: {exc!r}")
         raise
-    _finish(run, ScanRun.Status.SUCCEEDED, "")
+    ensure_block_map(exhibit)
+    run.refresh_from_db()
+    if run.unscanned:
+        _finish(run, ScanRun.Status.PARTIAL,
+                f"{len(run.unscanned)} byte ranges could not be scanned (a worker process "
+                "died on them); every other hit is kept")
+    else:
+        _finish(run, ScanRun.Status.SUCCEEDED, "")
     return run
 
 
@@ -309,10 +319,15 @@ def _scan_part(exhibit: Exhibit, run: ScanRun, ctx: Context) -> None:
                                    f"{r['error']}"} for r in summary.unreadable]
     run.bytes_done = run.bytes_total if summary is not None else done[0]
     run.notes = notes[:1000]
+    if summary is not None and summary.unscanned:
+        run.unscanned = list(run.unscanned) + [
+            {"offset": r["offset"], "length": r["length"], "reason": r["reason"]}
+            for r in summary.unscanned]
     for key, value in stored.items():
         setattr(run, key, getattr(run, key) + value if key != "counts" else
                 dict(Counter(run.counts) + Counter(value)))
-    run.save(update_fields=["bytes_done", "notes", "findings", "alerts", "stopped", "counts"])
+    run.save(update_fields=["bytes_done", "notes", "unscanned", "findings", "alerts",
+                            "stopped", "counts"])
     if stopped:
         raise JobCancelled()
 
@@ -455,7 +470,7 @@ def _finish(run: ScanRun, status: str, error: str) -> None:
     run.error = error
     run.ended_at = timezone.now()
     fields = ["status", "error", "ended_at"]
-    if status == ScanRun.Status.SUCCEEDED:
+    if status in (ScanRun.Status.SUCCEEDED, ScanRun.Status.PARTIAL):
         archive, report = _merge_outputs(run)
         store = cases.blob_store()
         run.features_sha256 = store.put_bytes(archive).sha256
@@ -466,7 +481,9 @@ def _finish(run: ScanRun, status: str, error: str) -> None:
     run.save(update_fields=fields)
     exhibit = run.exhibit
     intact = _files_intact(exhibit)
-    outcome = "completed" if status == ScanRun.Status.SUCCEEDED else f"{status}: {error}"
+    outcome = "completed" if status == ScanRun.Status.SUCCEEDED else \
+        f"completed with gaps: {error}" if status == ScanRun.Status.PARTIAL else \
+        f"{status}: {error}"
     cases.record_custody(exhibit.case, exhibit, "examined", run.actor, {
         "tool": run.tool, "tool_version": run.tool_version, "what": WHAT,
         "started_at": _iso(run.started_at), "ended_at": _iso(run.ended_at),
@@ -494,10 +511,43 @@ def summary(run: ScanRun) -> dict[str, Any]:
         "bytes_total": run.bytes_total, "bytes_scanned": run.bytes_done, "parts": run.parts,
         "container": run.source.get("container"), "counts": run.counts,
         "findings": run.findings, "alerts": run.alerts, "stopped": run.stopped,
-        "indicator_feeds": run.feeds, "notes": run.notes, "error": run.error,
+        "indicator_feeds": run.feeds, "notes": run.notes, "unscanned": run.unscanned,
+        "error": run.error,
         "report_sha256": run.report_sha256, "features_sha256": run.features_sha256,
         "summary": result_text(run),
     }
+
+
+# --- which file holds an offset ---------------------------------------------------------------
+
+
+def ensure_block_map(exhibit: Exhibit) -> BlockMap | None:
+    """The exhibit's block map, computed and stored the first time (after its first scan):
+    which file of which volume holds each byte. An exhibit without a readable file system
+    gets an empty map (every offset then shows as unallocated, with the problem noted); an
+    error while mapping never fails the scan (``None``, tried again after the next one)."""
+    existing = BlockMap.objects.filter(exhibit=exhibit).first()
+    if existing is not None:
+        return existing
+    try:
+        with image_path(exhibit) as path:
+            image = open_image(path)
+            try:
+                blocks = map_image(image)
+            finally:
+                image.close()
+    except (IngestError, ImageError, OSError, BlobStoreError):
+        return None
+    with transaction.atomic():
+        stored = BlockMap.objects.create(exhibit=exhibit, tool_version=__version__,
+                                         volumes=blocks.volumes, problems=blocks.problems[:200],
+                                         extents=len(blocks.extents))
+        batch = [BlockRun(block_map=stored, start=e.start, end=e.end,
+                          volume_index=e.volume_index, fs_type=e.fs_type, inode=e.inode,
+                          address=e.address[:60], path=e.path, file_offset=e.file_offset,
+                          deleted=e.deleted, slack=e.slack) for e in blocks.extents]
+        BlockRun.objects.bulk_create(batch, batch_size=BATCH_SIZE)
+    return stored
 
 
 # --- bookmarks --------------------------------------------------------------------------------

@@ -8,6 +8,10 @@ _run = _exhibit + "runs/<int:run_pk>/"
 urlpatterns = [
     path(_exhibit + "scan/", views.start, name="start"),
     path(_exhibit + "findings/", views.findings, name="findings"),
+    path(_exhibit + "findings/export.csv", views.findings_export, {"fmt": "csv"},
+         name="findings_csv"),
+    path(_exhibit + "findings/export.xlsx", views.findings_export, {"fmt": "xlsx"},
+         name="findings_xlsx"),
     path(_exhibit + "findings/<int:finding_pk>/bookmark/", views.bookmark_add,
          name="bookmark_add"),
     path(_run + "features.zip", views.download_features, name="features"),

@@ -13,9 +13,16 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    StreamingHttpResponse,
+)
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -29,6 +36,7 @@ from dalil.app.scanning.forms import (
     StopListUploadForm,
 )
 from dalil.app.scanning.models import Finding, ScanRun
+from dalil.app.web import exports
 from dalil.engine.evidence.blobstore import BlobStoreError
 
 PAGE_SIZE = 100
@@ -75,10 +83,9 @@ def start(request: HttpRequest, pk: int, exhibit_pk: int) -> HttpResponse:
     return redirect(back)
 
 
-@login_required
-@require_GET
-def findings(request: HttpRequest, pk: int, exhibit_pk: int) -> HttpResponse:
-    exhibit = _exhibit(request, pk, exhibit_pk)
+def _selected_run(request: HttpRequest, exhibit: Exhibit
+                  ) -> tuple[list[ScanRun], ScanRun | None, dict[str, Any]]:
+    """The exhibit's runs, the one asked for (or the latest with findings), the filters."""
     runs = list(queries.runs(exhibit))
     form = FindingFilterForm(request.GET or None)
     data: dict[str, Any] = dict(form.cleaned_data) if form.is_valid() else {}
@@ -89,23 +96,42 @@ def findings(request: HttpRequest, pk: int, exhibit_pk: int) -> HttpResponse:
             raise Http404
     elif runs:
         run = next((r for r in runs if r.findings), runs[0])
+    return runs, run, data
+
+
+def _filters(request: HttpRequest, run: ScanRun, data: dict[str, Any]
+             ) -> tuple[list[dict[str, Any]], FindingFilterForm, dict[str, Any]]:
+    counts = queries.type_counts(run, data)
+    form = FindingFilterForm(request.GET or None, types=[c["type"] for c in counts])
+    if form.is_valid():
+        data = dict(form.cleaned_data)
+    return counts, form, data
+
+
+@login_required
+@require_GET
+def findings(request: HttpRequest, pk: int, exhibit_pk: int) -> HttpResponse:
+    exhibit = _exhibit(request, pk, exhibit_pk)
+    runs, run, data = _selected_run(request, exhibit)
+    form = FindingFilterForm(request.GET or None)
     context: dict[str, Any] = {"case": exhibit.case, "exhibit": exhibit, "runs": runs,
                                "run": run, "can_edit": _can_edit(request), "nav": "cases"}
     if run is not None:
-        counts = queries.type_counts(run, data)
-        form = FindingFilterForm(request.GET or None, types=[c["type"] for c in counts])
-        if form.is_valid():
-            data = dict(form.cleaned_data)
+        counts, form, data = _filters(request, run, data)
         rows = queries.findings(run, data)
         page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
         query = request.GET.copy()
         query.pop("page", None)
         query["run"] = str(run.pk)
+        located = queries.locations(exhibit, [f.offset for f in page.object_list])
         marked = set(Finding.objects.filter(run=run, bookmarks__isnull=False)
                      .values_list("pk", flat=True))
         context.update(
             counts=counts, page=page, query=query.urlencode(),
-            rows=[(f, queries.highlighted(f), f.pk in marked) for f in page.object_list],
+            rows=[(f, queries.highlighted(f), f.pk in marked,
+                   None if located is None else located.get(f.offset, {}))
+                  for f in page.object_list],
+            mapped=located is not None,
             histogram=queries.histogram(rows) if data.get("type") else [],
             selected_type=data.get("type") or "",
             bookmarks=exhibit.case.finding_bookmarks.filter(finding__run=run)
@@ -114,6 +140,42 @@ def findings(request: HttpRequest, pk: int, exhibit_pk: int) -> HttpResponse:
         )
     context["form"] = form
     return render(request, "scanning/findings.html", context)
+
+
+@login_required
+@require_GET
+def findings_export(request: HttpRequest, pk: int, exhibit_pk: int,
+                    fmt: str) -> HttpResponse | StreamingHttpResponse:
+    """The findings of a run with the page's filters, as CSV or XLSX (same permissions
+    as the page; text cells escaped so that a spreadsheet cannot run them)."""
+    exhibit = _exhibit(request, pk, exhibit_pk)
+    _runs, run, data = _selected_run(request, exhibit)
+    if run is None:
+        raise Http404(_("This exhibit has not been scanned."))
+    _counts, _form, data = _filters(request, run, data)
+    rows = queries.findings(run, data)
+    header, values = queries.export_rows(rows)
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in
+                   f"{exhibit.case.number}-{exhibit.number}-scan-{run.pk}-findings")
+    response: HttpResponse | StreamingHttpResponse
+    if fmt == "csv":
+        response = StreamingHttpResponse(exports.csv_lines(header, values),
+                                         content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{safe}.csv"'
+    else:
+        about = [(_("case"), exhibit.case.number), (_("exhibit"), exhibit.number),
+                 (_("scan run"), run.pk), (_("scan status"), run.get_status_display()),
+                 (_("tool"), f"{run.tool} {run.tool_version}"),
+                 *((_("filter %(name)s") % {"name": k}, v) for k, v in data.items()
+                   if v and k != "run"),
+                 (_("exported by"), _actor(request)),
+                 (_("exported at"), timezone.now().isoformat(timespec="seconds"))]
+        response = HttpResponse(exports.to_xlsx(header, values, _("Findings"), about),
+                                content_type="application/vnd.openxmlformats-officedocument."
+                                             "spreadsheetml.sheet")
+        response["Content-Disposition"] = f'attachment; filename="{safe}.xlsx"'
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 @login_required

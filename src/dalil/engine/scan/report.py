@@ -4,7 +4,8 @@ It records who made the output (``creator``: program, version, build and executi
 environment, command line, start time), what was scanned (``source``: file name, size and,
 when computed, its hash), how (``configuration``: scanners, page and margin sizes,
 decompression limits), and what came out (``feature_files`` with the count of each, the
-decompressed streams, the notes, unreadable regions, and the run's duration). Elements
+decompressed streams, the notes, unreadable regions, the pages not scanned because their
+worker process died, and the run's duration). Elements
 follow DFXML 1.x; the ``dalil:`` namespace holds what DFXML has no element for.
 """
 
@@ -119,6 +120,11 @@ def build_dfxml(summary: ScanSummary, types: Sequence[FeatureType]) -> ET.Elemen
     problems = _sub(root, f"{{{DALIL_NS}}}unreadable")
     for region in summary.unreadable:
         _sub(problems, "byte_run", region["error"], offset=str(region["offset"]),
+             len=str(region["length"]), path=str(region["path"]))
+
+    unscanned = _sub(root, f"{{{DALIL_NS}}}unscanned")
+    for region in summary.unscanned:
+        _sub(unscanned, "byte_run", region["reason"], offset=str(region["offset"]),
              len=str(region["length"]), path=str(region["path"]))
 
     report = _sub(root, "report")

@@ -23,6 +23,13 @@ unit runs the cluster with ``dask scheduler`` on one machine and ``dask worker
 tcp://scheduler-host:8786 --nworkers auto --nthreads 1`` on each examination server
 (Dalil installed on every one, the evidence share mounted at the same path); see
 :mod:`.cluster` and ``docs/decisions.md``.
+
+A worker process of the local pool that dies (killed by the OOM killer, a crash in a
+native library) does not end the run: the pages that were in flight are scanned again one
+at a time in a fresh pool, so the page that kills its worker again is found; that page is
+recorded as not scanned (``ScanSummary.unscanned`` and a note naming its byte range) and
+the run goes on with the next pages, keeping every hit already found. After
+:data:`MAX_WORKER_DEATHS` deaths the rest of the input is recorded as not scanned.
 """
 
 from __future__ import annotations
@@ -35,8 +42,10 @@ import stat
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -128,6 +137,8 @@ class PageResult:
     notes: list[Note] = field(default_factory=list)
     streams: list[dict[str, object]] = field(default_factory=list)
     """Each decompressed stream: path, kind, name, size, complete (and hashes if asked)."""
+    lost: str = ""
+    """Why the page was not scanned at all (its worker process died), or empty."""
 
 
 @dataclass
@@ -144,7 +155,11 @@ class ScanSummary:
     skipped: list[dict[str, str]] = field(default_factory=list)
     files: int = 0
     notes: list[dict[str, str]] = field(default_factory=list)
-    """What the decompression could not do (limits, truncated or corrupt streams)."""
+    """What could not be done: decompression (limits, truncated or corrupt streams) and
+    pages not scanned (a worker process died)."""
+    unscanned: list[dict[str, object]] = field(default_factory=list)
+    """Byte ranges not scanned at all (path, offset, length, reason): the pages whose
+    worker process died. Their hits are missing; every other page's are kept."""
     streams: int = 0
     bytes_decompressed: int = 0
     alerts: list[Alert] = field(default_factory=list)
@@ -179,6 +194,7 @@ class ScanSummary:
             "mb_per_s": round(self.mb_per_s, 1),
             "counts": self.counts,
             "unreadable": self.unreadable,
+            "unscanned": self.unscanned,
             "skipped": self.skipped,
             "streams": self.streams,
             "bytes_decompressed": self.bytes_decompressed,
@@ -197,12 +213,29 @@ class ScanSummary:
 
 _engine: Engine | None = None
 _options: Options = Options()
+_die_at: int | None = None
+
+DIE_AT_ENV = "DALIL_SCAN_TEST_DIE_AT"
+"""Test only: with this set to an offset, the worker process that is given the page owning
+that offset exits abruptly (``os._exit``), as one killed by the OOM killer would. Read by
+the parent when it starts a local pool and handed to the workers' initialiser (a
+forkserver's children do not see later changes of the parent's environment)."""
+
+MAX_WORKER_DEATHS = 32
+"""Worker processes that may die in one run; after that the rest is not scanned."""
 
 
-def _init_worker(names: Sequence[str], engine: str, options: Options) -> None:
-    global _engine, _options
+def _die_at_from_env() -> int | None:
+    value = os.environ.get(DIE_AT_ENV, "").strip()
+    return int(value) if value.isdigit() else None
+
+
+def _init_worker(names: Sequence[str], engine: str, options: Options,
+                 die_at: int | None = None) -> None:
+    global _engine, _options, _die_at
     _engine = make_engine(select(",".join(names)), engine, options.utf16)
     _options = options
+    _die_at = die_at
 
 
 def _feature_text(text: str) -> str:
@@ -387,6 +420,8 @@ def _finish(result: PageResult, page: Page, buf: bytes, bad: list[tuple[int, int
 
 def _scan_task(args: tuple[str, Page, Opener | None]) -> PageResult:
     path, page, opener = args
+    if _die_at is not None and page.start <= _die_at < page.start + page.size:
+        os._exit(70)  # the test-only hook of DIE_AT_ENV
     return scan_page(path, page, opener=opener)
 
 
@@ -600,6 +635,14 @@ def _run(
                                                       match.value))
             for note in result.notes:
                 summary.notes.append({"path": f"{label}{note.path}", "message": note.message})
+            if result.lost:
+                end = page.start + page.size
+                summary.unscanned.append({"path": source.label or str(source.path),
+                                          "offset": page.start, "length": page.size,
+                                          "reason": result.lost})
+                summary.notes.append({"path": f"{label}{page.start}",
+                                      "message": f"bytes {page.start} to {end} ({page.size} "
+                                                 f"bytes) not scanned: {result.lost}"})
             for offset, length, error in result.unreadable:
                 summary.unreadable.append({"path": source.label or str(source.path),
                                            "offset": offset, "length": length,
@@ -698,16 +741,77 @@ def _results(tasks: list[tuple[Source, Page]], types: Sequence[FeatureType], job
             yield scan_page(str(source.path), page, local, options, source.opener)
         return
     names = [t.name for t in types]
+    yield from _pool_results(tasks, jobs, (names, engine, options, _die_at_from_env()))
+
+
+_DIED = ("the worker process scanning it died (killed by the system, for example when "
+         "out of memory, or crashed)")
+
+
+def _pool_results(tasks: list[tuple[Source, Page]], jobs: int,
+                  initargs: tuple[list[str], str, Options, int | None]
+                  ) -> Iterator[PageResult]:
+    """The results of ``tasks`` in order, from a local pool that is started again when a
+    worker dies. The pages in flight then are scanned again one at a time (so a page that
+    kills its worker cannot take innocent pages with it); a page whose worker dies alone
+    comes back with :attr:`PageResult.lost` set."""
     context = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
-    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
-                             initargs=(names, engine, options)) as pool:
-        # Keep only a few pages in flight per worker: memory stays constant on any input.
-        window = jobs * 2
-        pending = []
-        queue = iter(tasks)
-        for source, page in queue:
-            pending.append(pool.submit(_scan_task, (str(source.path), page, source.opener)))
-            if len(pending) >= window:
-                yield pending.pop(0).result()
-        for future in pending:
-            yield future.result()
+
+    def new_pool() -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
+                                   initargs=initargs)
+
+    def submit(pool: ProcessPoolExecutor, index: int) -> Future[PageResult]:
+        source, page = tasks[index]
+        return pool.submit(_scan_task, (str(source.path), page, source.opener))
+
+    def lost(reason: str) -> PageResult:
+        return PageResult([], [], 0, lost=reason)
+
+    # Keep only a few pages in flight per worker: memory stays constant on any input.
+    window = jobs * 2
+    deaths = 0
+    pool = new_pool()
+    pending: deque[tuple[int, Future[PageResult]]] = deque()
+    following = 0  # the next task to submit
+    try:
+        while following < len(tasks) or pending:
+            if deaths > MAX_WORKER_DEATHS:
+                # Give up: what is left is reported, not scanned.
+                reason = (f"not scanned: {deaths} worker processes died, the rest of the "
+                          "input was given up")
+                for _ in pending:
+                    yield lost(reason)
+                pending.clear()
+                for _ in range(following, len(tasks)):
+                    yield lost(reason)
+                following = len(tasks)
+                break
+            try:
+                while following < len(tasks) and len(pending) < window:
+                    pending.append((following, submit(pool, following)))
+                    following += 1
+                result = pending[0][1].result()
+            except BrokenProcessPool:
+                deaths += 1
+                pool.shutdown(wait=True, cancel_futures=True)
+                pool = new_pool()
+                # Pages already done keep their results; the others are retried alone.
+                while pending:
+                    index, future = pending.popleft()
+                    if future.done() and not future.cancelled() and \
+                            future.exception() is None:
+                        yield future.result()
+                        continue
+                    try:
+                        yield submit(pool, index).result()
+                    except BrokenProcessPool:
+                        deaths += 1
+                        pool.shutdown(wait=True, cancel_futures=True)
+                        pool = new_pool()
+                        yield lost(_DIED)
+                continue
+            pending.popleft()
+            yield result
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
