@@ -11,9 +11,10 @@ some extensions that do not match.
 
 (a) ingest: Dalil runs ``dalil ingest B1 --exhibit E1 --json`` in a fresh DALIL_HOME (SQLite)
 whose case and exhibit were created beforehand with ``dalil case create`` and ``dalil
-evidence add`` (not timed): SHA-256 of the image before and after, walk, MD5 + SHA-1 +
-SHA-256 of every file, content type, storage of every entry. The pipeline without Dalil is
-``tsk_recover -a IMAGE DIR`` then ``hashdeep -r -c md5,sha256 DIR``, timed together.
+evidence add`` (not timed): SHA-256 of the image (alongside the walk) and its identity
+check after, walk, MD5 + SHA-1 + SHA-256 of every file, content type, storage of every
+entry. The pipeline without Dalil is ``tsk_recover -a IMAGE DIR`` then ``hashdeep -r -c
+md5,sha256 DIR``, timed together.
 (b) listing: ``dalil fs ls -r --json IMAGE`` vs ``fls -r -p IMAGE``.
 
 Both sides are checked to agree (every file's MD5 and SHA-256; the entry count of the

@@ -4,11 +4,13 @@ interruption, bad images and damaged directories, custody, hash sets, permission
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 
 import pytest
 from forensics_disk import HOSTILE, add_image_exhibit, build_ext4
 
+from dalil.app.cases import services as cases_services
 from dalil.app.forensics import services
 from dalil.app.forensics.models import FileRecord, IngestProblem, IngestRun
 from dalil.app.jobs.models import Job
@@ -143,6 +145,87 @@ def test_a_corrupt_image_fails_clearly_and_loses_nothing(case, exhibit, image, t
     assert "no readable file system" in page
 
 
+def _tamper(path, offset=-1):
+    """Change one byte of a stored (read-only, write-once) blob, as an attacker would."""
+    os.chmod(path, 0o644)
+    with open(path, "r+b") as handle:
+        handle.seek(offset, os.SEEK_END if offset < 0 else os.SEEK_SET)
+        byte = handle.read(1)
+        handle.seek(-1, os.SEEK_CUR)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+
+
+def _assert_nothing_kept(exhibit, reason):
+    run = IngestRun.objects.get(exhibit=exhibit)
+    assert run.status == "failed" and reason in run.error
+    assert "nothing of this run kept" in run.error
+    assert run.entries == run.files_hashed == 0 and run.completed_volumes == []
+    assert not FileRecord.objects.filter(exhibit=exhibit).exists()
+    assert not IngestProblem.objects.filter(exhibit=exhibit).exists()
+    entry = exhibit.custody.filter(action="examined").get()
+    assert entry.details["result"].startswith("failed") and reason in entry.details["result"]
+    return run, entry
+
+
+def test_an_image_that_no_longer_matches_its_hash_is_not_examined(exhibit):
+    # The before hash runs alongside the walk: the batches stored meanwhile are deleted.
+    stored = exhibit.files.get()
+    _tamper(cases_services.blob_store().path_for(stored.sha256))
+    with pytest.raises(services.IngestError, match="no longer matches its recorded SHA-256"):
+        services.ingest_exhibit(exhibit, actor="examiner", batch_size=3)
+    _, entry = _assert_nothing_kept(exhibit, "no longer matches its recorded SHA-256")
+    assert entry.details["image_sha256"]["before"] not in (None, stored.sha256)
+    assert entry.details["image_sha256"]["after"] is None
+
+
+class TamperDuringWalk(services.QuietContext):
+    def __init__(self, path) -> None:
+        self.path = path
+
+    def cancelled(self) -> bool:
+        if self.path is not None:
+            _tamper(self.path, 4096)
+            self.path = None
+        return False
+
+
+def test_an_image_changed_during_the_examination_keeps_nothing(exhibit):
+    path = cases_services.blob_store().path_for(exhibit.files.get().sha256)
+    with pytest.raises(services.IngestError):
+        services.ingest_exhibit(exhibit, TamperDuringWalk(path), actor="examiner",
+                                batch_size=3)
+    # Changed before or after the background hash read that byte: either way, nothing kept.
+    run = IngestRun.objects.get(exhibit=exhibit)
+    reason = ("changed during the examination" if "changed during" in run.error
+              else "no longer matches")
+    _assert_nothing_kept(exhibit, reason)
+
+
+def test_the_after_check_hashes_again_only_an_image_whose_file_changed(exhibit):
+    run = services.ingest_exhibit(exhibit, actor="examiner")
+    entry = exhibit.custody.filter(action="examined", details__ingest_run=run.pk).get()
+    assert entry.details["image_sha256_after"].startswith("file identity")
+    assert entry.details["image_sha256"]["after"] == exhibit.files.get().sha256
+
+    # Its file touched while the run goes on (same bytes): hashed again, still the same.
+    path = cases_services.blob_store().path_for(exhibit.files.get().sha256)
+    run = services.ingest_exhibit(exhibit, TouchWhileWalking(path), actor="examiner")
+    assert run.status == "succeeded" and run.skipped > 5
+    entry = exhibit.custody.filter(action="examined", details__ingest_run=run.pk).get()
+    assert entry.details["image_sha256_after"] == "hashed again"
+    assert entry.details["image_sha256"]["after"] == exhibit.files.get().sha256
+
+
+class TouchWhileWalking(services.QuietContext):
+    def __init__(self, path) -> None:
+        self.path = path
+
+    def progress(self, done, total=None, message=None, *, stop_if_cancelled=True) -> None:
+        if self.path is not None and message == "walking the file systems":
+            os.utime(self.path)
+            self.path = None
+
+
 def test_a_damaged_directory_is_recorded_and_the_walk_goes_on(case, image):
     subprocess.run(["debugfs", "-w", "-R", "sif docs block[0] 0x12345678", str(image)],
                    check=True, capture_output=True)
@@ -184,3 +267,14 @@ def test_an_exhibit_without_an_image_has_nothing_to_examine(as_examiner, case):
     assert "Examine (ingest)" not in page and "nothing to examine" in page
     assert as_examiner.post(_url(bare)).status_code == 302
     assert not Job.objects.exists()
+
+
+def test_sha1_can_be_left_out_of_an_examination(exhibit, settings):
+    settings.DALIL_INGEST_SHA1 = False
+    run = services.ingest_exhibit(exhibit, actor="examiner")
+    note = FileRecord.objects.get(exhibit=exhibit, path="docs/note.txt")
+    assert note.sha1 is None and note.md5 == hashlib.md5(b"meet at dawn\n").hexdigest()
+    assert note.sha256 == hashlib.sha256(b"meet at dawn\n").hexdigest()
+    assert run.files_hashed > 3
+    what = exhibit.custody.filter(action="examined").get().details["what"]
+    assert "MD5 and SHA-256" in what and "SHA-1" not in what

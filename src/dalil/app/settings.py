@@ -125,6 +125,9 @@ LANGUAGES = [
 LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_I18N = True
 TIME_ZONE = os.environ.get("DALIL_TIME_ZONE", "UTC")
+# Ingest computes MD5 and SHA-256 of every file, and SHA-1 too unless this is 0 (see
+# dalil.app.forensics.services.ingest_algorithms).
+DALIL_INGEST_SHA1 = os.environ.get("DALIL_INGEST_SHA1", "1") != "0"
 USE_TZ = True
 
 STATIC_URL = "static/"

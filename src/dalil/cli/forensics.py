@@ -13,6 +13,7 @@ from rich.table import Table
 
 from dalil.cli.output import err, error, fail, out, print_json, print_json_array
 from dalil.cli.root import app
+from dalil.engine.forensics.artifacts import parse_file_system
 from dalil.engine.forensics.encryption import Keys, detect_encryption
 from dalil.engine.forensics.extract import (
     ExtractError,
@@ -34,7 +35,7 @@ from dalil.engine.forensics.logical import (
     is_lvm,
     list_logical_volumes,
 )
-from dalil.engine.forensics.timeline import bodyfile
+from dalil.engine.forensics.timeline import TimelineEvent, artifact_events, bodyfile, timeline_csv
 from dalil.engine.forensics.volume import list_volumes
 from dalil.engine.forensics.walk import WalkProblem, walk
 
@@ -272,7 +273,14 @@ def fs_extract(
 @app.command("timeline")
 def timeline(
     image_path: str = typer.Argument(..., metavar="IMAGE"),
-    output_format: str = typer.Option("bodyfile", "--format", help="bodyfile (as fls -m)."),
+    output_format: str = typer.Option(
+        "bodyfile", "--format",
+        help="bodyfile (as fls -m) or csv (one row per file and moment with its MACB "
+             "letters, as mactime; times in UTC)."),
+    artifacts: bool = typer.Option(
+        False, "--artifacts",
+        help="csv: add the artifact parsers' events (web visits, downloads, photos taken, "
+             "messages, SMS), each with its file, inode and parser."),
     output: Path | None = typer.Option(None, "-o", "--output", help="Write to FILE."),
     volume: int | None = typer.Option(None, "--volume", help=VOLUME_HELP),
     prefix: str = typer.Option("/", "--prefix", help="Mount point put before every path."),
@@ -280,19 +288,28 @@ def timeline(
     recovery_password: str | None = _RECOVERY,
     key_file: str | None = _KEY_FILE,
 ) -> None:
-    """Write a timeline of the file system (TSK bodyfile, for mactime).
+    """Write a timeline of the file system (TSK bodyfile for mactime, or CSV).
 
     Exit code 3: written, but some directories could not be read (named on stderr).
     """
-    if output_format != "bodyfile":
-        fail(f"unknown format {output_format!r}: use bodyfile", code=2)
+    if output_format not in ("bodyfile", "csv"):
+        fail(f"unknown format {output_format!r}: use bodyfile or csv", code=2)
+    if artifacts and output_format != "csv":
+        fail("--artifacts needs --format csv", code=2)
     problems = _Problems()
     with _opened(image_path) as image:
         fs = _file_system(image, volume, _keys(password, recovery_password, key_file))
+        events: list[TimelineEvent] = []
+        if artifacts:
+            records = parse_file_system(fs, include_deleted=True)
+            events = artifact_events(records)
+        lines = (timeline_csv(fs, prefix=prefix, events=events, on_problem=problems)
+                 if output_format == "csv"
+                 else (line + "\n" for line in bodyfile(fs, prefix, on_problem=problems)))
         target = open(output, "w", encoding="utf-8") if output else sys.stdout  # noqa: SIM115
         try:
-            for line in bodyfile(fs, prefix, on_problem=problems):
-                target.write(line + "\n")
+            for line in lines:
+                target.write(line)
         finally:
             if output:
                 target.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -145,6 +146,38 @@ def _acquisitions(case: Case) -> list[dict[str, Any]]:
     return items
 
 
+@dataclass(frozen=True)
+class BookmarkedItem:
+    """One bookmarked item for the report's "Bookmarked items" section, contributed by the
+    app that owns it (a file of an examined image, a scan finding...)."""
+
+    kind: str  # what it is, translated: "file", "scan finding", ...
+    exhibit: str  # the exhibit's number
+    where: str  # a path inside the image, a forensic path or an offset
+    note: str
+    actor: str
+    created_at: dt.datetime
+    hashes: tuple[tuple[str, str], ...] = ()  # (algorithm, hex digest)
+    details: tuple[tuple[str, str], ...] = ()  # (label, value), e.g. inode, size, type
+    deleted: bool = False
+
+
+BookmarkSource = Callable[[Case], Iterable[BookmarkedItem]]
+_BOOKMARK_SOURCES: dict[str, BookmarkSource] = {}
+
+
+def register_bookmarks(name: str, source: BookmarkSource) -> None:
+    """Let an app contribute its bookmarks to every case report (call it from the app's
+    ``AppConfig.ready()``): the cases app never imports the apps that build on it."""
+    _BOOKMARK_SOURCES[name] = source
+
+
+def _bookmarks(case: Case) -> list[BookmarkedItem]:
+    items = [item for source in _BOOKMARK_SOURCES.values() for item in source(case)]
+    items.sort(key=lambda item: (item.created_at, item.exhibit, item.where))
+    return items
+
+
 def css_string(text: str) -> SafeString:
     """``text`` for inside a double-quoted CSS string: all but letters, digits and spaces
     as CSS hex escapes, so no value can close the string or the <style> element."""
@@ -160,6 +193,7 @@ def report_context(case: Case) -> dict[str, Any]:
         "authority": case.get_authority_type_display() if case.authority_type else "",
         "exhibits": _exhibits(case),
         "acquisitions": _acquisitions(case),
+        "bookmarks": _bookmarks(case),
         "custody": [{"entry": e, "action": ACTION_LABELS.get(e.action, e.action),
                      "details": [(k, _text(v)) for k, v in e.details.items()]}
                     for e in services.custody_timeline(case)],

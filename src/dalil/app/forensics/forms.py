@@ -10,6 +10,13 @@ ENTRY_TYPES = [("", _("any")), ("file", _("files")), ("directory", _("directorie
 DELETED = [("", _("any")), ("yes", _("deleted only")), ("no", _("allocated only"))]
 TIME_KINDS = [("m", _("modified (M)")), ("a", _("accessed (A)")), ("c", _("changed (C)")),
               ("b", _("created (B)"))]
+ARTIFACT_EVENTS = [("web-visit", _("web visit")), ("download", _("download")),
+                   ("photo-taken", _("photo taken")), ("message-sent", _("message sent")),
+                   ("sms", _("SMS")), ("contact", _("contact last contacted"))]
+ARTIFACT_SECTIONS = [("browser-visit", _("Web history")), ("browser-download", _("Downloads")),
+                     ("exif", _("Photos (EXIF, GPS)")), ("telegram-message", _("Messages")),
+                     ("sms", _("SMS")), ("contact", _("Contacts")),
+                     ("artifact-error", _("Files the parsers could not read"))]
 
 
 class _TimeRange(forms.Form):
@@ -46,10 +53,17 @@ class BrowseForm(_TimeRange):
 
 
 class TimelineForm(_TimeRange):
-    kinds = forms.MultipleChoiceField(label=_("times"), choices=TIME_KINDS, required=False,
-                                      widget=forms.CheckboxSelectMultiple)
+    kinds = forms.MultipleChoiceField(label=_("events"), choices=TIME_KINDS + ARTIFACT_EVENTS,
+                                      required=False, widget=forms.CheckboxSelectMultiple)
     deleted = forms.ChoiceField(label=_("deleted"), choices=DELETED, required=False)
     q = forms.CharField(label=_("path contains"), required=False, max_length=300)
+
+
+class ArtifactForm(forms.Form):
+    kind = forms.ChoiceField(label=_("artifact"), choices=[("", _("all")), *ARTIFACT_SECTIONS],
+                             required=False)
+    q = forms.CharField(label=_("text contains"), required=False, max_length=300)
+    gps = forms.BooleanField(label=_("photos with GPS only"), required=False)
 
 
 class BookmarkForm(forms.Form):

@@ -150,3 +150,51 @@ class Bookmark(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+
+
+class ParsedFile(models.Model):
+    """A file the artifact parsers have read (with or without records): the resume key of
+    the artifact step, written in the same transaction as the file's records."""
+
+    exhibit = models.ForeignKey("cases.Exhibit", on_delete=models.PROTECT,
+                                related_name="parsed_files")
+    run = models.ForeignKey(IngestRun, on_delete=models.PROTECT, related_name="parsed_files")
+    record = models.OneToOneField(FileRecord, on_delete=models.PROTECT,
+                                  related_name="artifact_scan")
+    parsers = models.JSONField(default=list)  # names of the parsers that ran
+    records = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+
+
+class ArtifactRecord(models.Model):
+    """One typed record an artifact parser found in a file of an exhibit (a web visit, a
+    download, a photo's EXIF, a message, an SMS, a contact, or a parser's error)."""
+
+    exhibit = models.ForeignKey("cases.Exhibit", on_delete=models.PROTECT,
+                                related_name="artifact_records")
+    run = models.ForeignKey(IngestRun, on_delete=models.PROTECT,
+                            related_name="artifact_records")
+    record = models.ForeignKey(FileRecord, on_delete=models.PROTECT,
+                               related_name="artifact_records")
+    seq = models.PositiveIntegerField()  # position among the file's records
+    parser = models.CharField(_("parser"), max_length=60)
+    parser_version = models.CharField(max_length=40)
+    kind = models.CharField(_("kind"), max_length=40)  # browser-visit, exif, sms, ...
+    event = models.CharField(_("event"), max_length=20, blank=True)  # web-visit, ... or ""
+    time = models.DateTimeField(_("time"), null=True, blank=True)  # UTC; None: not placed
+    description = models.TextField(_("description"), blank=True)
+    data = models.JSONField(default=dict)  # the record's fields (without its source)
+
+    class Meta:
+        ordering = ["time", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["record", "parser", "seq"],
+                                    name="artifact_record_position_unique"),
+        ]
+        indexes = [
+            models.Index(fields=["exhibit", "kind", "time"]),
+            models.Index(fields=["exhibit", "event", "time"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} in {self.record}"

@@ -11,10 +11,12 @@ from typing import Any
 from django.db.models import CharField, F, Q, QuerySet, Value
 
 from dalil.app.cases.models import Exhibit
-from dalil.app.forensics.models import FileRecord
+from dalil.app.forensics.forms import ARTIFACT_EVENTS, ARTIFACT_SECTIONS
+from dalil.app.forensics.models import ArtifactRecord, FileRecord
 from dalil.engine.forensics.hashsets import KNOWN_BAD
 
 TIME_FIELDS = {"m": "mtime", "a": "atime", "c": "ctime", "b": "crtime"}
+EVENT_LABELS = dict(ARTIFACT_EVENTS)
 _DIR_TYPES = ("directory", "virtual-directory")
 _NAMED_TYPES = ("file", *_DIR_TYPES, "symlink")
 
@@ -107,22 +109,48 @@ def breadcrumbs(folder: str) -> list[tuple[str, str]]:
 
 @dataclass
 class Event:
-    """One moment of one record: the MACB letters of the times equal to it (mactime style)."""
+    """One moment of one record: the MACB letters of the times equal to it (mactime style),
+    or one artifact event (``artifact`` set, ``kinds`` holding its event kind)."""
 
     at: dt.datetime
     record: FileRecord
     kinds: set[str] = field(default_factory=set)
+    artifact: ArtifactRecord | None = None
 
     @property
     def macb(self) -> str:
         return "".join(k if k in self.kinds else "." for k in "macb")
 
+    @property
+    def label(self) -> str:
+        return str(EVENT_LABELS.get(self.artifact.event, self.artifact.event)) \
+            if self.artifact else ""
+
+
+def _artifact_events(exhibit: Exhibit, data: Mapping[str, Any], kinds: list[str],
+                     start: dt.datetime | None, end: dt.datetime | None) -> QuerySet[Any]:
+    rows = ArtifactRecord.objects.filter(exhibit=exhibit, time__isnull=False, event__in=kinds)
+    if data.get("q"):
+        rows = rows.filter(record__path__icontains=data["q"])
+    if data.get("deleted") == "yes":
+        rows = rows.filter(record__deleted=True)
+    elif data.get("deleted") == "no":
+        rows = rows.filter(record__deleted=False)
+    if start:
+        rows = rows.filter(time__gte=start)
+    if end:
+        rows = rows.filter(time__lte=end)
+    return rows.annotate(at=F("time")).values_list("at", "id", "event").order_by()
+
 
 def timeline(exhibit: Exhibit, data: Mapping[str, Any]) -> QuerySet[Any]:
-    """Every (time, record, letter) of the filtered records, oldest first, as one query
-    (a UNION over the four time columns) that a paginator can count and slice."""
+    """Every (time, record, letter) of the filtered records and every (time, artifact,
+    event kind) of the artifact records, oldest first, as one query (a UNION over the four
+    time columns and the artifacts) that a paginator can count and slice."""
     records = common_filters(FileRecord.objects.filter(exhibit=exhibit), data)
-    kinds = [k for k in data.get("kinds") or TIME_FIELDS if k in TIME_FIELDS]
+    chosen = list(data.get("kinds") or [*TIME_FIELDS, *EVENT_LABELS])
+    kinds = [k for k in chosen if k in TIME_FIELDS]
+    events = [k for k in chosen if k in EVENT_LABELS]
     start, end = _utc(data.get("start")), _utc(data.get("end"))
     parts = []
     for letter in kinds:
@@ -130,6 +158,8 @@ def timeline(exhibit: Exhibit, data: Mapping[str, Any]) -> QuerySet[Any]:
         part = _range(records.filter(**{f"{name}__isnull": False}), name, start, end)
         parts.append(part.annotate(at=F(name), kind=Value(letter, output_field=CharField()))
                      .values_list("at", "id", "kind").order_by())
+    if events:
+        parts.append(_artifact_events(exhibit, data, events, start, end))
     first, *rest = parts
     return first.union(*rest, all=True).order_by("at", "id", "kind") if rest else \
         first.order_by("at", "id")
@@ -138,14 +168,59 @@ def timeline(exhibit: Exhibit, data: Mapping[str, Any]) -> QuerySet[Any]:
 def events(rows: Iterable[tuple[dt.datetime, int, str]]) -> list[Event]:
     """The page's rows as events, the letters of one record at one moment merged."""
     rows = list(rows)
-    records = FileRecord.objects.in_bulk({row[1] for row in rows})
+    records = FileRecord.objects.in_bulk({row[1] for row in rows if row[2] in TIME_FIELDS})
+    artifacts = ArtifactRecord.objects.select_related("record").in_bulk(
+        {row[1] for row in rows if row[2] not in TIME_FIELDS})
     merged: list[Event] = []
     for at, pk, kind in rows:
-        if merged and merged[-1].at == at and merged[-1].record.pk == pk:
+        if kind not in TIME_FIELDS:
+            artifact = artifacts[pk]
+            merged.append(Event(at, artifact.record, {kind}, artifact))
+        elif (merged and merged[-1].artifact is None and merged[-1].at == at
+              and merged[-1].record.pk == pk):
             merged[-1].kinds.add(kind)
         else:
             merged.append(Event(at, records[pk], {kind}))
     return merged
+
+
+# --- the artifacts ---------------------------------------------------------------------------
+
+SECTION_PREVIEW = 20
+
+
+def artifacts(exhibit: Exhibit, data: Mapping[str, Any]) -> QuerySet[ArtifactRecord]:
+    """The exhibit's artifact records for the cleaned filter ``data`` (all kinds)."""
+    rows = ArtifactRecord.objects.filter(exhibit=exhibit).select_related("record")
+    if data.get("kind"):
+        rows = rows.filter(kind=data["kind"])
+    if data.get("q"):
+        rows = rows.filter(Q(description__icontains=data["q"])
+                           | Q(record__path__icontains=data["q"]))
+    if data.get("gps"):
+        rows = rows.filter(kind="exif").exclude(data__gps_latitude=None)  # JSON null
+    return rows.order_by("time", "record__path", "seq", "id")
+
+
+def artifact_counts(exhibit: Exhibit) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for kind in ArtifactRecord.objects.filter(exhibit=exhibit).values_list("kind", flat=True):
+        counts[kind] = counts.get(kind, 0) + 1
+    return counts
+
+
+def artifact_sections(exhibit: Exhibit, data: Mapping[str, Any],
+                      limit: int = SECTION_PREVIEW) -> list[dict[str, Any]]:
+    """One table per artifact kind that has records: its label, count and first rows."""
+    sections = []
+    rows = artifacts(exhibit, data)
+    for kind, label in ARTIFACT_SECTIONS:
+        chosen = rows.filter(kind=kind)
+        count = chosen.count()
+        if count:
+            sections.append({"kind": kind, "label": label, "count": count,
+                             "rows": list(chosen[:limit])})
+    return sections
 
 
 # --- the file view ---------------------------------------------------------------------------

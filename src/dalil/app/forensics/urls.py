@@ -13,5 +13,6 @@ urlpatterns = [
     path(_file + "export/", views.file_export, name="export"),
     path(_file + "bookmark/", views.bookmark_add, name="bookmark_add"),
     path(_exhibit + "timeline/", views.timeline, name="timeline"),
+    path(_exhibit + "artifacts/", views.artifacts, name="artifacts"),
     path("cases/<int:pk>/bookmarks/", views.bookmarks, name="bookmarks"),
 ]

@@ -24,7 +24,13 @@ from django.views.decorators.http import require_GET, require_POST
 from dalil.app.cases import services as cases
 from dalil.app.cases.models import Case, Exhibit
 from dalil.app.forensics import queries, services
-from dalil.app.forensics.forms import BookmarkForm, BrowseForm, TimelineForm
+from dalil.app.forensics.forms import (
+    ARTIFACT_SECTIONS,
+    ArtifactForm,
+    BookmarkForm,
+    BrowseForm,
+    TimelineForm,
+)
 from dalil.app.forensics.models import FileRecord
 from dalil.engine.forensics.extract import safe_component
 
@@ -198,6 +204,33 @@ def timeline(request: HttpRequest, pk: int, exhibit_pk: int) -> HttpResponse:
         "nav": "cases",
     }
     return render(request, "forensics/timeline.html", context)
+
+
+@login_required
+@require_GET
+def artifacts(request: HttpRequest, pk: int, exhibit_pk: int) -> HttpResponse:
+    """What the artifact parsers found: one table per kind (web history, downloads, photos
+    with their GPS position, messages, SMS, contacts), or one kind paginated."""
+    exhibit = _exhibit(request, pk, exhibit_pk)
+    form = ArtifactForm(request.GET or None)
+    data: dict[str, Any] = dict(form.cleaned_data) if form.is_valid() else {}
+    if data.get("gps") and not data.get("kind"):
+        data["kind"] = "exif"
+    context: dict[str, Any] = {
+        "case": exhibit.case, "exhibit": exhibit, "form": form, "kind": data.get("kind"),
+        "counts": queries.artifact_counts(exhibit), "query": _query_without_page(request),
+        "nav": "cases",
+    }
+    if data.get("kind"):
+        page = Paginator(queries.artifacts(exhibit, data), PAGE_SIZE).get_page(
+            request.GET.get("page"))
+        label = dict(ARTIFACT_SECTIONS).get(data["kind"], data["kind"])
+        context["page"] = page
+        context["sections"] = [{"kind": data["kind"], "label": label,
+                                "count": page.paginator.count, "rows": page.object_list}]
+    else:
+        context["sections"] = queries.artifact_sections(exhibit, data)
+    return render(request, "forensics/artifacts.html", context)
 
 
 @login_required

@@ -118,8 +118,12 @@ class ExtractedFile:
         return asdict(self)
 
 
-def read_content(fs: FileSystem, entry: Entry) -> Iterator[bytes]:
-    """The bytes of ``entry`` (its NTFS stream when it names one), in chunks."""
+def read_content(fs: FileSystem, entry: Entry, tsk_file: Any = None) -> Iterator[bytes]:
+    """The bytes of ``entry`` (its NTFS stream when it names one), in chunks.
+
+    ``tsk_file``: the pytsk3 file :func:`~dalil.engine.forensics.walk.walk_files` gave
+    with the entry (its metadata loaded), which spares looking the inode up again.
+    """
     if entry.inode == 0 and entry.deleted:
         raise ExtractError(f"{fs.where()}: {entry.path}: deleted name with no metadata left, "
                            "content not recoverable")
@@ -129,10 +133,12 @@ def read_content(fs: FileSystem, entry: Entry) -> Iterator[bytes]:
         raise ExtractError(f"{fs.where()}: {entry.path} (inode {entry.inode}): size "
                            f"{entry.size} bytes in its metadata is larger than the whole "
                            f"file system ({fs.size} bytes): absurd size, content not read")
-    try:
-        tsk_file = fs.tsk.open_meta(inode=entry.inode)
-    except OSError as exc:
-        raise ExtractError(f"{fs.where()}: {entry.path} (inode {entry.inode}): {exc}") from exc
+    if tsk_file is None:
+        try:
+            tsk_file = fs.tsk.open_meta(inode=entry.inode)
+        except OSError as exc:
+            raise ExtractError(f"{fs.where()}: {entry.path} (inode {entry.inode}): "
+                               f"{exc}") from exc
     offset = 0
     while offset < entry.size:
         length = min(CHUNK, entry.size - offset)

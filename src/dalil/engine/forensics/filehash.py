@@ -163,20 +163,21 @@ _Work = list[tuple[int, bytes, bool]]
 
 
 class _AlgorithmThread(threading.Thread):
-    """Hashes every content with one algorithm, in the order the contents were fed."""
+    """Hashes every content with its algorithms, in the order the contents were fed."""
 
-    def __init__(self, algorithm: str, owner: ConcurrentHasher) -> None:
-        super().__init__(name=f"hash-{algorithm}", daemon=True)
-        self.algorithm = algorithm
+    def __init__(self, algorithms: tuple[str, ...], owner: ConcurrentHasher) -> None:
+        super().__init__(name=f"hash-{'-'.join(algorithms)}", daemon=True)
+        self.algorithms = algorithms
+        self.algorithm = ", ".join(algorithms)
         self.owner = owner
         self.inbox: queue.SimpleQueue[_Work | threading.Event | None] = queue.SimpleQueue()
-        self.done: dict[int, str] = {}
+        self.done: dict[int, tuple[str, ...]] = {}
         self.consumed = 0
         self.error: BaseException | None = None
 
     def run(self) -> None:
-        active: dict[int, Any] = {}
-        algorithm = self.algorithm
+        active: dict[int, list[Any]] = {}
+        algorithms = self.algorithms
         while True:
             item = self.inbox.get()
             if item is None:
@@ -187,13 +188,14 @@ class _AlgorithmThread(threading.Thread):
             size = 0
             try:
                 for slot, data, last in item:
-                    digest = active.get(slot)
-                    if digest is None:
-                        digest = active[slot] = new_hash(algorithm)
-                    digest.update(data)
+                    digests = active.get(slot)
+                    if digests is None:
+                        digests = active[slot] = [new_hash(name) for name in algorithms]
+                    for digest in digests:
+                        digest.update(data)
                     size += len(data)
                     if last:
-                        self.done[slot] = active.pop(slot).hexdigest()
+                        self.done[slot] = tuple(d.hexdigest() for d in active.pop(slot))
             except BaseException as exc:  # handed to the feeding thread
                 self.error = exc
             with self.owner.condition:
@@ -202,7 +204,8 @@ class _AlgorithmThread(threading.Thread):
 
 
 class ConcurrentHasher:
-    """Digests of many contents (the files of a walk), each algorithm in its own thread.
+    """Digests of many contents (the files of a walk), in ``threads`` threads (by default
+    one per algorithm; the algorithms are shared out between them).
 
     The feeding thread reads content and calls :meth:`feed` with each part of each file
     (``slot`` names the file; ``last`` ends it); the parts are handed over in bundles, so
@@ -216,11 +219,14 @@ class ConcurrentHasher:
     BUNDLE_BYTES = 1 << 20
     BUNDLE_ITEMS = 1024
 
-    def __init__(self, algorithms: Iterable[str], *, max_pending: int = 64 << 20) -> None:
+    def __init__(self, algorithms: Iterable[str], *, max_pending: int = 64 << 20,
+                 threads: int | None = None) -> None:
         self.algorithms = parse_algorithms(algorithms)
         self.max_pending = max_pending
         self.condition = threading.Condition()
-        self._threads = [_AlgorithmThread(name, self) for name in self.algorithms]
+        count = max(1, min(threads or len(self.algorithms), len(self.algorithms)))
+        groups = [self.algorithms[i::count] for i in range(count)]
+        self._threads = [_AlgorithmThread(group, self) for group in groups]
         self._bundle: _Work = []
         self._bundle_bytes = 0
         self._fed = 0
@@ -264,9 +270,11 @@ class ConcurrentHasher:
         for event in events:
             event.wait()
         self._raise_errors()
-        first = self._threads[0]
-        slots = list(first.done)
-        found = {slot: {t.algorithm: t.done.pop(slot) for t in self._threads} for slot in slots}
+        found: dict[int, dict[str, str]] = {}
+        for thread in self._threads:
+            for slot, digests in thread.done.items():
+                found.setdefault(slot, {}).update(zip(thread.algorithms, digests, strict=True))
+            thread.done = {}
         return found
 
     def close(self) -> None:

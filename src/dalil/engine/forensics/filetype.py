@@ -208,6 +208,11 @@ _SIGNATURES: tuple[tuple[int, bytes, FileType], ...] = (
     (0, b"BM", BMP),  # checked further in _confirm: two letters alone are too weak
 )
 
+# The signatures that can match a head starting with each byte value, in table order: those
+# at offset 0 starting with that byte, and those further in.
+_SIGNATURES_BY_FIRST_BYTE = tuple(
+    tuple(s for s in _SIGNATURES if s[0] != 0 or s[1][0] == first) for first in range(256))
+
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
 _HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1",
                 b"avif", b"avis"}
@@ -294,8 +299,15 @@ def _zip_names_from_head(head: bytes) -> list[str]:
     return names
 
 
-def identify_head(head: bytes) -> FileType:
-    """The type from the first bytes only (``HEAD_SIZE`` is enough), table then libmagic."""
+def identify_head(head: bytes, *, describe: bool = True, libmagic: bool = True) -> FileType:
+    """The type from the first bytes only (``HEAD_SIZE`` is enough), table then libmagic.
+
+    ``describe=False`` spares libmagic's second call (its human description, ``file``'s
+    text): a type found by libmagic then has its MIME type as description. Label, MIME
+    type and extensions are the same either way. ``libmagic=False`` returns
+    :data:`NEEDS_LIBMAGIC` instead of asking it (the caller asks :func:`libmagic_type`
+    later, for instance in another thread: python-magic releases the GIL).
+    """
     if not head:
         return EMPTY
     if head.startswith(_ZIP_MAGIC):
@@ -304,12 +316,14 @@ def identify_head(head: bytes) -> FileType:
         found = finder(head)
         if found is not None:
             return found
-    for offset, magic, kind in _SIGNATURES:
+    for offset, magic, kind in _SIGNATURES_BY_FIRST_BYTE[head[0]]:
         if head[offset:offset + len(magic)] == magic and _confirm(kind, head):
             return kind
     if _plain_text(head):
         return PLAIN_TEXT
-    return _libmagic(head)
+    if not libmagic:
+        return NEEDS_LIBMAGIC
+    return _libmagic(head, describe)
 
 
 # Bytes of ordinary text: tab, newlines, form feed, escape, printable ASCII and UTF-8's high
@@ -317,6 +331,8 @@ def identify_head(head: bytes) -> FileType:
 # two calls of ~0.3 ms for a verdict that never flags a mismatch anyway.
 _TEXT_BYTES = bytes([7, 8, 9, 10, 12, 13, 27, *range(0x20, 0x7F), *range(0x80, 0x100)])
 PLAIN_TEXT = FileType("text", "text/plain", "text", (), "signature")
+NEEDS_LIBMAGIC = FileType("unknown", "application/octet-stream", "libmagic not asked yet", (),
+                          "none")
 
 
 def _plain_text(head: bytes) -> bool:
@@ -333,14 +349,16 @@ def identify(
     head: bytes,
     *,
     open_stream: Callable[[], io.RawIOBase | io.BufferedIOBase] | None = None,
+    describe: bool = True,
+    libmagic: bool = True,
 ) -> FileType:
     """The type of a file whose first bytes are ``head``.
 
     ``open_stream`` (optional) gives a seekable binary stream over the whole file: a ZIP
     is then classified by its central directory (only that is read), not only by the
-    local headers inside ``head``.
+    local headers inside ``head``. ``describe``: see :func:`identify_head`.
     """
-    kind = identify_head(head)
+    kind = identify_head(head, describe=describe, libmagic=libmagic)
     if open_stream is not None and kind in (ZIP, OOXML) and head.startswith(b"PK\x03\x04"):
         try:
             with open_stream() as stream, zipfile.ZipFile(stream) as archive:
@@ -381,13 +399,18 @@ def libmagic_available() -> bool:
     return _magic_cookies() is not None
 
 
-def _libmagic(head: bytes) -> FileType:
+def libmagic_type(head: bytes, *, describe: bool = True) -> FileType:
+    """What libmagic says of ``head`` (:data:`UNKNOWN` without libmagic)."""
+    return _libmagic(head, describe)
+
+
+def _libmagic(head: bytes, describe: bool = True) -> FileType:
     cookies = _magic_cookies()
     if cookies is None:
         return UNKNOWN
     try:
         mime = str(cookies[0].from_buffer(head))
-        description = str(cookies[1].from_buffer(head))
+        description = str(cookies[1].from_buffer(head)) if describe else mime
     except Exception:  # python-magic raises its own MagicException on odd input
         return UNKNOWN
     if mime in _WEAK_MIMES or mime.startswith("text/"):

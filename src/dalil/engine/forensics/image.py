@@ -73,6 +73,13 @@ class _SegmentsReader:
         if offset < 0 or size <= 0 or offset >= self.size:
             return b""
         size = min(size, self.size - offset)
+        if len(self._files) == 1:
+            # One file (raw): one pread, no seek and no copy through a buffered reader.
+            data = os.pread(self._files[0].fileno(), size, offset)
+            if len(data) == size or not data:
+                return data
+            rest = self.read_at(offset + len(data), size - len(data))  # a short read
+            return data + rest
         parts: list[bytes] = []
         index = bisect.bisect_right(self._starts, offset) - 1
         while size > 0 and index < len(self._files):

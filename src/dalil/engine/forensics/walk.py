@@ -157,58 +157,62 @@ def _filetimes(data: bytes) -> tuple[int, int, int, int] | None:
     return unix(atime), unix(mtime), unix(ctime), unix(crtime)
 
 
-def _entries_of(fs: FileSystem, tsk_file: Any, parent: str,
-                file_name_times: bool) -> Iterator[Entry]:
-    """The entries ``fls`` prints for one name (several on NTFS: one per stream)."""
-    name = tsk_file.info.name
-    meta = tsk_file.info.meta
-    if meta is None and int(name.meta_addr):
+def _entries_of(fs: FileSystem, tsk_file: Any, parent: str, file_name_times: bool,
+                raw: bytes | None = None) -> tuple[Any, list[Entry]]:
+    """The entries ``fls`` prints for one name (several on NTFS: one per stream), and the
+    TSK file they come from (its metadata loaded, for reading their content).
+
+    Each attribute of a pytsk3 object is a call into the binding: each is read once.
+    """
+    info = tsk_file.info
+    name = info.name
+    meta = info.meta
+    inode = name.meta_addr
+    if meta is None and inode:
         # Orphan files come with their metadata unloaded: load it as fls does.
         try:
-            tsk_file = fs.tsk.open_meta(inode=int(name.meta_addr))
+            tsk_file = fs.tsk.open_meta(inode=inode)
             meta = tsk_file.info.meta
         except OSError:
             meta = None
-    raw = bytes(name.name)
-    short = bytes(name.shrt_name or b"")
-    name_flags = int(name.flags)
-    name_type = int(name.type)
-    base: dict[str, Any] = {
-        "inode": int(name.meta_addr),
-        "name": sanitize(raw),
-        "deleted": bool(name_flags & _NAME_UNALLOC),
-        "name_allocated": bool(name_flags & _NAME_ALLOC),
-        "fs_offset": fs.offset,
-        "name_type": _letter(NAME_TYPE_LETTERS, name_type),
-        "short_name": sanitize(short) if short else None,
-        "raw_name": raw,
-        "parent": parent,
-    }
-    path = f"{parent}{base['name']}"
+    if raw is None:
+        raw = bytes(name.name)
+    short = name.shrt_name
+    name_flags = name.flags
+    name_type = name.type
+    text = sanitize(raw)
+    path = f"{parent}{text}"
+    deleted = bool(name_flags & _NAME_UNALLOC)
+    name_allocated = bool(name_flags & _NAME_ALLOC)
+    name_letter = _letter(NAME_TYPE_LETTERS, name_type)
+    short_name = sanitize(bytes(short)) if short else None
+    offset = fs.offset
     if meta is None:
-        yield Entry(path=path, type=_letter(_NAME_TYPE_WORDS, name_type), size=0,
-                    mtime=None, atime=None, ctime=None, crtime=None, meta_allocated=None,
-                    **base)
-        return
-    meta_type = int(meta.type)
-    epoch = (int(meta.atime), int(meta.mtime), int(meta.ctime), int(meta.crtime))
-    base.update(
-        type=_letter(_META_TYPE_WORDS, meta_type),
-        mtime=_time(int(meta.mtime), int(meta.mtime_nano)),
-        atime=_time(int(meta.atime), int(meta.atime_nano)),
-        ctime=_time(int(meta.ctime), int(meta.ctime_nano)),
-        crtime=_time(int(meta.crtime), int(meta.crtime_nano)),
-        meta_allocated=bool(int(meta.flags) & _META_ALLOC),
-        meta_type=_letter(META_TYPE_LETTERS, meta_type),
-        mode=int(meta.mode),
-        uid=int(meta.uid),
-        gid=int(meta.gid),
-        link=sanitize(bytes(meta.link)) if meta.link else None,
-        epoch_times=epoch,
-    )
+        return tsk_file, [Entry(
+            inode, path, text, _letter(_NAME_TYPE_WORDS, name_type), 0, deleted, None, None,
+            None, None, name_allocated, None, offset, name_letter, short_name=short_name,
+            raw_name=raw, parent=parent)]
+    meta_type = meta.type
+    atime, mtime, ctime, crtime = meta.atime, meta.mtime, meta.ctime, meta.crtime
+    link = meta.link
+    base: dict[str, Any] = {
+        "inode": inode, "name": text, "deleted": deleted, "name_allocated": name_allocated,
+        "fs_offset": offset, "name_type": name_letter, "short_name": short_name,
+        "raw_name": raw, "parent": parent,
+        "type": _letter(_META_TYPE_WORDS, meta_type),
+        "mtime": _time(mtime, meta.mtime_nano),
+        "atime": _time(atime, meta.atime_nano),
+        "ctime": _time(ctime, meta.ctime_nano),
+        "crtime": _time(crtime, meta.crtime_nano),
+        "meta_allocated": bool(meta.flags & _META_ALLOC),
+        "meta_type": _letter(META_TYPE_LETTERS, meta_type),
+        "mode": int(meta.mode), "uid": meta.uid, "gid": meta.gid,
+        "link": sanitize(bytes(link)) if link else None,
+        "epoch_times": (atime, mtime, ctime, crtime),
+    }
     if not fs.is_ntfs:
-        yield Entry(path=path, size=int(meta.size), **base)
-        return
+        return tsk_file, [Entry(path=path, size=meta.size, **base)]
+    entries: list[Entry] = []
     printed = False
     attributes = [(int(a.info.type), int(a.info.id), a.info.name, int(a.info.size))
                   for a in tsk_file]
@@ -221,18 +225,18 @@ def _entries_of(fs: FileSystem, tsk_file: Any, parent: str,
         if attr_type == ATTR_NTFS_DATA:
             printed = True
             suffix = f":{stream}" if stream and stream != "$Data" else ""
-            is_dir_stream = meta_type == _META_DIR
             fields = dict(base)
-            if is_dir_stream:
+            if meta_type == _META_DIR:
                 fields["type"] = "file"
                 fields["meta_type"] = "r"
-            yield Entry(path=path + suffix, size=attr_size, attr_type=attr_type,
-                        attr_id=attr_id, stream=stream if suffix else None, **fields)
+            entries.append(Entry(path=path + suffix, size=attr_size, attr_type=attr_type,
+                                 attr_id=attr_id, stream=stream if suffix else None,
+                                 **fields))
         elif attr_type == ATTR_NTFS_IDXROOT:
             printed = True
             suffix = f":{stream}" if stream and stream != "$I30" else ""
-            yield Entry(path=path + suffix, size=attr_size, attr_type=attr_type,
-                        attr_id=attr_id, stream=stream if suffix else None, **base)
+            entries.append(Entry(path=path + suffix, size=attr_size, attr_type=attr_type,
+                                 attr_id=attr_id, stream=stream if suffix else None, **base))
         elif attr_type == ATTR_NTFS_FNAME and attr_id == fname_id and file_name_times:
             try:
                 content = tsk_file.read_random(0, attr_size, attr_type, attr_id)
@@ -243,10 +247,11 @@ def _entries_of(fs: FileSystem, tsk_file: Any, parent: str,
                 continue
             fields = dict(base)
             fields["epoch_times"] = times
-            yield Entry(path=path, size=attr_size, attr_type=attr_type, attr_id=attr_id,
-                        times_from_file_name=True, **fields)
+            entries.append(Entry(path=path, size=attr_size, attr_type=attr_type,
+                                 attr_id=attr_id, times_from_file_name=True, **fields))
     if not printed:
-        yield Entry(path=path, size=int(meta.size), **base)
+        entries.append(Entry(path=path, size=int(meta.size), **base))
+    return tsk_file, entries
 
 
 def _recurse_into(tsk_file: Any) -> bool:
@@ -277,6 +282,22 @@ def walk(
 
     ``file_name_times`` adds NTFS ``$FILE_NAME`` pseudo-entries (for the bodyfile).
     """
+    for entry, _ in walk_files(fs, recursive=recursive, start_inode=start_inode,
+                               file_name_times=file_name_times, on_problem=on_problem):
+        yield entry
+
+
+def walk_files(
+    fs: FileSystem,
+    *,
+    recursive: bool = True,
+    start_inode: int | None = None,
+    file_name_times: bool = False,
+    on_problem: Callable[[WalkProblem], None] | None = None,
+) -> Iterator[tuple[Entry, Any]]:
+    """:func:`walk`, each entry with the pytsk3 file it comes from (metadata loaded):
+    its content can be read from it (``read_content(fs, entry, tsk_file)``) without
+    looking the inode up again. The file is valid until the walk moves on."""
     root = fs.root_inode if start_inode is None else start_inode
 
     def report(path: str, inode: int, exc: Exception | str) -> None:
@@ -294,6 +315,7 @@ def walk(
     # Each frame: the directory's iterator, its path prefix, its inode.
     stack: list[tuple[Iterator[Any], str, int]] = [(iter(top), "", root)]
     chain = {root}
+    ntfs = fs.is_ntfs
     while stack:
         iterator, prefix, dir_inode = stack[-1]
         try:
@@ -311,12 +333,13 @@ def walk(
         if raw in (b".", b".."):
             continue
         meta_type: str | None = None
-        for entry in _entries_of(fs, tsk_file, prefix, file_name_times):
+        loaded, entries = _entries_of(fs, tsk_file, prefix, file_name_times, raw)
+        for entry in entries:
             meta_type = entry.meta_type
-            yield entry
+            yield entry, loaded
         if not recursive or len(stack) >= MAX_DEPTH:
             continue
-        if not fs.is_ntfs and meta_type not in ("d", "V"):
+        if not ntfs and meta_type not in ("d", "V"):
             continue  # not a directory (one entry, its metadata type): no need to ask TSK
         if not _recurse_into(tsk_file):
             continue

@@ -17,7 +17,12 @@ from dalil.engine.forensics.artifacts.base import (
     register,
     run_parser,
 )
-from dalil.engine.forensics.artifacts.runner import parse_file, parse_file_system, select_parsers
+from dalil.engine.forensics.artifacts.runner import (
+    parse_entry,
+    parse_file,
+    parse_file_system,
+    select_parsers,
+)
 
 __all__ = [
     "REGISTRY",
@@ -30,6 +35,7 @@ __all__ = [
     "chrome",
     "exif",
     "firefox",
+    "parse_entry",
     "parse_file",
     "parse_file_system",
     "register",

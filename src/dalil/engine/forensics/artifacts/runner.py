@@ -116,18 +116,29 @@ def parse_file_system(
                         label = identify_head(stream.read(HEAD_SIZE) or b"").label
                 except OSError:
                     label = None  # unreadable: the parsers that need no type still run
-            applicable = [p for p in by_name if p.applies_to(entry.name, label)]
-            if not applicable:
-                continue
-            source = Source(path=entry.path, parser="", image=fs.image.path,
-                            volume_offset=fs.offset, inode=entry.inode, deleted=entry.deleted)
-            copy = _LocalCopy(fs, entry, folder, max_size)
-            item = ArtifactInput(source, open_stream=_stream(fs, entry), local_path=copy,
-                                 size=entry.size)
-            try:
-                for parser in applicable:
-                    yield from run_parser(parser, item)
-            finally:
-                copy.remove()
+            yield from parse_entry(fs, entry, label, parsers=by_name, folder=folder,
+                                   max_size=max_size)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def parse_entry(fs: FileSystem, entry: Entry, type_label: str | None, *,
+                parsers: Iterable[Parser], folder: str | os.PathLike[str],
+                max_size: int = MAX_COPY) -> Iterator[ArtifactRecord]:
+    """The records of one file of ``fs`` whose content type is already known (``type_label``,
+    as :func:`~dalil.engine.forensics.filetype.identify` names it): only the ``parsers``
+    that apply to its name and type run. A copy made for SQLite parsers goes in ``folder``
+    and is removed when the file is done."""
+    applicable = [p for p in parsers if p.applies_to(entry.name, type_label)]
+    if not applicable:
+        return
+    source = Source(path=entry.path, parser="", image=fs.image.path,
+                    volume_offset=fs.offset, inode=entry.inode, deleted=entry.deleted)
+    copy = _LocalCopy(fs, entry, Path(folder), max_size)
+    item = ArtifactInput(source, open_stream=_stream(fs, entry), local_path=copy,
+                         size=entry.size)
+    try:
+        for parser in applicable:
+            yield from run_parser(parser, item)
+    finally:
+        copy.remove()
