@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
 
 from dalil.cli.output import byte_progress, err, error, fail, out, print_json
 from dalil.cli.root import app
+from dalil.engine.forensics.image import ImageError, open_image
 from dalil.engine.scan import ScanError, scan, select
 from dalil.engine.scan.indicators import IndicatorError, IndicatorSet
 from dalil.engine.scan.recurse import Limits
+from dalil.engine.scan.runner import scan_reader
+
+
+def _image_media(path: Path) -> tuple[int, str] | None:
+    """(media size in bytes, container) when ``path`` is a container image, else None."""
+    try:
+        image = open_image(path)
+    except (ImageError, OSError):
+        return None  # not an image Dalil can open: scanned as the bytes it is
+    try:
+        if image.info.container in ("raw",):
+            return None
+        return image.size, image.info.container
+    finally:
+        image.close()
 
 
 @app.command("scan")
@@ -33,6 +51,9 @@ def scan_command(
                                  "DALIL_DASK_SCHEDULER set, the Dask cluster's workers "
                                  "scan instead."),
     engine: str = typer.Option("auto", "--engine", help="auto, hyperscan or re."),
+    container_bytes: bool = typer.Option(
+        False, "--container-bytes",
+        help="Scan an E01/QCOW2/VMDK/VHD file's own bytes instead of the media it holds."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
     indicator_files: list[Path] = typer.Option(
         [], "--indicators", metavar="FILE",
@@ -80,12 +101,23 @@ def scan_command(
             fail(str(exc), code=2)
     limits = Limits(max_depth=max_depth, max_size=max_inflate * 1024 * 1024,
                     max_total=max(2 * max_inflate, 128) * 1024 * 1024)
+    options: dict[str, Any] = dict(
+        scanners=scanners, jobs=jobs or None, engine=engine, indicators=indicators,
+        recurse=recurse, limits=limits, utf16=utf16, hash_source=hash_source,
+        command_line=["dalil", *sys.argv[1:]])
+    media = None if container_bytes or not input_path.is_file() else _image_media(input_path)
     try:
         with byte_progress(f"scanning {input_path}", None) as advance:
-            summary = scan(input_path, outdir, scanners=scanners, jobs=jobs or None,
-                           engine=engine, progress=advance, indicators=indicators,
-                           recurse=recurse, limits=limits, utf16=utf16,
-                           hash_source=hash_source, command_line=["dalil", *sys.argv[1:]])
+            if media is None:
+                summary = scan(input_path, outdir, progress=advance, **options)
+            else:
+                # An E01, QCOW2, VMDK, VHD(X) or split image: scan the media it holds, so
+                # offsets are the disk's, not the container file's (compressed chunks).
+                err.print(f"{input_path}: {media[1]} container, scanning its "
+                          f"{media[0]:,} bytes of media", highlight=False, markup=False)
+                summary = scan_reader(functools.partial(open_image, str(input_path)),
+                                      media[0], outdir, name=str(input_path),
+                                      progress=advance, **options)
     except (ScanError, ValueError, OSError) as exc:
         fail(str(exc))
     # Which machines scanned (the local pool, or the Dask cluster of DALIL_DASK_SCHEDULER).
