@@ -56,10 +56,13 @@ def test_running_again_resets_passwords_and_changes_nothing_else():
     case = Case.objects.get(number=CASE_NUMBER)
     counts = (case.exhibits.count(), case.custody.count(), case.scenes.count(),
               User.objects.count())
+    # The demo case, and the demo trainee's own training case for the assigned lab.
+    cases = sorted(Case.objects.values_list("number", "kind"))
+    assert len(cases) == 2 and {kind for _, kind in cases} == {"training"}
     second = dict((u, p) for u, p, _ in seed_demo())
     assert all(first[u] != second[u] for u in first)
     assert authenticate(username="examiner", password=first["examiner"]) is None
     assert authenticate(username="examiner", password=second["examiner"]) is not None
     assert (case.exhibits.count(), case.custody.count(), case.scenes.count(),
             User.objects.count()) == counts
-    assert Case.objects.count() == 1
+    assert sorted(Case.objects.values_list("number", "kind")) == cases
