@@ -21,8 +21,8 @@ from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from dalil.app.cases import access
 from dalil.app.cases import services as cases
-from dalil.app.cases.models import Case, Exhibit
 from dalil.app.forensics import queries, services
 from dalil.app.forensics.forms import (
     ARTIFACT_SECTIONS,
@@ -41,17 +41,9 @@ PREVIEW_LIMIT = 32 * 1024 * 1024
 SANDBOX = "default-src 'none'; sandbox"
 
 
-def _case(request: HttpRequest, pk: int) -> Case:
-    return get_object_or_404(Case.objects.visible_to(request.user), pk=pk)
-
-
-def _can_edit(request: HttpRequest) -> bool:
-    return bool(getattr(request.user, "can_edit_cases", False))
-
-
-def _exhibit(request: HttpRequest, pk: int, exhibit_pk: int) -> Exhibit:
-    return get_object_or_404(Exhibit.objects.select_related("case"),
-                             case=_case(request, pk), pk=exhibit_pk)
+_case = access.visible_case
+_exhibit = access.visible_exhibit
+_can_edit = access.can_edit
 
 
 def _record(request: HttpRequest, pk: int, exhibit_pk: int, record_pk: int) -> FileRecord:

@@ -26,6 +26,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from dalil.app.cases import access
 from dalil.app.cases import services as cases
 from dalil.app.cases.models import Case, Exhibit
 from dalil.app.scanning import queries, services
@@ -42,17 +43,9 @@ from dalil.engine.evidence.blobstore import BlobStoreError
 PAGE_SIZE = 100
 
 
-def _case(request: HttpRequest, pk: int) -> Case:
-    return get_object_or_404(Case.objects.visible_to(request.user), pk=pk)
-
-
-def _can_edit(request: HttpRequest) -> bool:
-    return bool(getattr(request.user, "can_edit_cases", False))
-
-
-def _exhibit(request: HttpRequest, pk: int, exhibit_pk: int) -> Exhibit:
-    return get_object_or_404(Exhibit.objects.select_related("case"),
-                             case=_case(request, pk), pk=exhibit_pk)
+_case = access.visible_case
+_exhibit = access.visible_exhibit
+_can_edit = access.can_edit
 
 
 def _actor(request: HttpRequest) -> str:
