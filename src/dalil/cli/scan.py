@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,15 +11,17 @@ from rich.table import Table
 
 from dalil.cli.output import byte_progress, err, error, fail, out, print_json
 from dalil.cli.root import app
-from dalil.engine.forensics.image import ImageError, open_image
 from dalil.engine.scan import ScanError, scan, select
 from dalil.engine.scan.indicators import IndicatorError, IndicatorSet
 from dalil.engine.scan.recurse import Limits
-from dalil.engine.scan.runner import scan_reader
+from dalil.engine.scan.runner import scan_image
 
 
 def _image_media(path: Path) -> tuple[int, str] | None:
     """(media size in bytes, container) when ``path`` is a container image, else None."""
+    # Imported here: the container libraries cost start-up to every scan of plain files.
+    from dalil.engine.forensics.image import ImageError, open_image
+
     try:
         image = open_image(path)
     except (ImageError, OSError):
@@ -115,9 +116,8 @@ def scan_command(
                 # offsets are the disk's, not the container file's (compressed chunks).
                 err.print(f"{input_path}: {media[1]} container, scanning its "
                           f"{media[0]:,} bytes of media", highlight=False, markup=False)
-                summary = scan_reader(functools.partial(open_image, str(input_path)),
-                                      media[0], outdir, name=str(input_path),
-                                      progress=advance, **options)
+                summary = scan_image(input_path, outdir, container=media[1], size=media[0],
+                                     progress=advance, **options)
     except (ScanError, ValueError, OSError) as exc:
         fail(str(exc))
     # Which machines scanned (the local pool, or the Dask cluster of DALIL_DASK_SCHEDULER).

@@ -17,7 +17,6 @@ what it stored and the next run of the same exhibit scans from there (same run r
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
 import io
 import re
@@ -54,10 +53,10 @@ from dalil.engine.evidence.blobstore import BlobStoreError
 from dalil.engine.forensics.blockmap import map_image
 from dalil.engine.forensics.extract import safe_component
 from dalil.engine.forensics.image import ImageError, open_image
-from dalil.engine.scan import ScanError, scan, scan_reader, select
+from dalil.engine.scan import ScanError, select
 from dalil.engine.scan.indicators import IndicatorError, IndicatorSet
 from dalil.engine.scan.pages import DEFAULT_MARGIN, DEFAULT_PAGE_SIZE
-from dalil.engine.scan.runner import ScanSummary
+from dalil.engine.scan.runner import ScanSummary, scan_image
 
 JOB_KIND = "scan_exhibit"
 BATCH_SIZE = 2000
@@ -302,12 +301,9 @@ def _scan_part(exhibit: Exhibit, run: ScanRun, ctx: Context) -> None:
                                                  bytes_total=image.size)
         run.source, run.feeds, run.bytes_total = source, feeds, image.size
         try:
-            if image.info.container == "raw":
-                summary = scan(path, outdir, indicators=indicators, **common)
-            else:
-                opener = functools.partial(open_image, str(path))
-                summary = scan_reader(opener, image.size, outdir, name=label,
-                                      indicators=indicators, **common)
+            summary = scan_image(path, outdir, container=image.info.container,
+                                 size=image.size, name=label, indicators=indicators,
+                                 **common)
         except _Stop:
             stopped = True
     # The engine wrote the feature files of every page it finished, also when stopped.

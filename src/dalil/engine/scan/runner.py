@@ -35,6 +35,7 @@ the run goes on with the next pages, keeping every hit already found. After
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import multiprocessing
 import os
@@ -48,7 +49,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dalil.engine.scan.features import CONTEXT, FeatureType, select
 from dalil.engine.scan.indicators import Alert, IndicatorSet
@@ -541,6 +542,28 @@ def scan_reader(
                 page_size=page_size, margin=margin, progress=progress,
                 indicators=indicators, recurse=recurse, limits=limits, utf16=utf16,
                 hash_source=hash_source, command_line=command_line, start=start)
+
+
+def scan_image(
+    path: str | os.PathLike[str],
+    outdir: str | os.PathLike[str],
+    *,
+    container: str,
+    size: int,
+    name: str | None = None,
+    **options: Any,
+) -> ScanSummary:
+    """Scan the media of a disk image whose ``container`` and media ``size`` (bytes) are
+    known (see :mod:`dalil.engine.forensics.image`): a raw image directly, any other
+    container (E01, split raw, QCOW2, VMDK, VHD) through its reader, so that offsets are
+    the disk's, not the container file's. ``options`` are those of :func:`scan`."""
+    if container == "raw":
+        return scan(path, outdir, **options)
+    # Imported here: the containers' libraries are needed only for such images.
+    from dalil.engine.forensics.image import open_image
+
+    opener = functools.partial(open_image, str(path))
+    return scan_reader(opener, size, outdir, name=name or str(path), **options)
 
 
 def _run(
