@@ -71,17 +71,20 @@ def ingest(
     ledger = _store(store)
     from dalil.engine.ledger.store import IngestReport
 
-    total = IngestReport()
-    sizes = {p: (p.stat().st_size if p.is_file() else 0) for p in paths}
-    done = 0
+    sizes = {str(p): (p.stat().st_size if p.is_file() else 0) for p in paths}
+    started: set[str] = set()
     with byte_progress("ingesting", sum(sizes.values()), quiet=as_json) as advance:
-        for path in paths:
-            report = ledger.ingest([path], network=NETWORKS[network])
-            for name in ("blocks", "transactions", "inputs", "outputs", "skipped_blocks"):
-                setattr(total, name, getattr(total, name) + getattr(report, name))
-            total.errors.extend(report.errors)
-            done += sizes[path]
-            advance(done)
+
+        def progress(path: str, _transactions: int) -> None:
+            # Files are read in order (in parallel groups when there are many): a file
+            # counts as read once the store reports on it.
+            if path not in started:
+                started.add(path)
+                advance(sum(sizes.get(p, 0) for p in started))
+
+        total: IngestReport = ledger.ingest(paths, network=NETWORKS[network],
+                                            progress=progress)
+        advance(sum(sizes.values()))
     for message in total.errors:
         error(message)
     document = {**total.to_dict(), "store": str(ledger.root)}

@@ -16,10 +16,11 @@ enough.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import repeat
@@ -112,6 +113,11 @@ class IngestReport:
     outputs: int = 0
     skipped_blocks: int = 0
     errors: list[str] = field(default_factory=list)
+
+    def merge(self, other: IngestReport) -> None:
+        for name in ("blocks", "transactions", "inputs", "outputs", "skipped_blocks"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.errors.extend(other.errors)
 
     def to_dict(self) -> dict[str, Any]:
         return {"blocks": self.blocks, "transactions": self.transactions,
@@ -286,6 +292,150 @@ class _Batch:
         self.keys.append(h.hash)
 
 
+def _read_files(paths: Sequence[Path], seen: set[str], network: Network,
+                report: IngestReport, progress: Callable[[str, int], None] | None,
+                ) -> Iterator[tuple[list[str], _Batch]]:
+    """Parse ``paths`` in order into batches, skipping keys in ``seen`` (updated here).
+
+    Yields ``(keys, batch)`` each time a part is ready: when a batch is full, after a file
+    that failed half-way (the blocks before the failure stay), after a large file, and at
+    the end. Errors and counts go to ``report``.
+    """
+    batch = _Batch()
+    for path in paths:
+        try:
+            for item in iter_file_rows(path):
+                if isinstance(item, RawBlock):
+                    if item.hash in seen:
+                        report.skipped_blocks += 1
+                        continue
+                    net = NETWORKS.get(item.network or "", network)
+                    batch.add_block(item, net)
+                    seen.add(item.hash)
+                    report.blocks += 1
+                    report.transactions += len(item.rows)
+                    report.inputs += sum(len(r[3]) for r in item.rows)
+                    report.outputs += sum(len(r[5]) for r in item.rows)
+                else:
+                    key = "tx:" + item.txid
+                    if key in seen:
+                        continue
+                    batch.add_tx(item, network)
+                    batch.keys.append(key)
+                    seen.add(key)
+                    report.transactions += 1
+                    report.inputs += len(item.inputs)
+                    report.outputs += len(item.outputs)
+                if progress is not None:
+                    progress(str(path), report.transactions)
+                if batch.rows >= FLUSH_ROWS:
+                    yield batch.keys, batch
+                    batch = _Batch()
+        except ParseError as exc:
+            report.errors.append(str(exc))
+            if batch.keys:
+                yield batch.keys, batch  # the blocks read before the failure stay
+                batch = _Batch()
+        if batch.rows >= FILE_FLUSH_ROWS:
+            yield batch.keys, batch  # a large file is committed as soon as it is read
+            batch = _Batch()
+    if batch.keys:
+        yield batch.keys, batch
+
+
+# --- parallel parsing ------------------------------------------------------------------
+# Parsing is pure Python and holds the GIL, so threads cannot share it out: worker
+# processes (forked, so they start in milliseconds with everything imported) each read a
+# group of files into finished Arrow tables, and the parent commits them in order.
+
+PARALLEL_MIN_BYTES = 2 * 1024**2  # below this, starting workers costs more than it saves
+_MAX_WORKERS = 4
+_WORKER_SEEN: set[str] = set()  # the keys committed before the run, inherited by fork
+
+
+def _worker_count(paths: Sequence[Path], sizes: list[int], workers: int | None) -> int:
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    if workers is None:
+        setting = os.environ.get("DALIL_LEDGER_WORKERS", "").strip()
+        if setting.isdigit():
+            workers = int(setting)
+        elif len(paths) < 2 or sum(sizes) < PARALLEL_MIN_BYTES:
+            workers = 1
+        else:
+            workers = min(os.cpu_count() or 1, _MAX_WORKERS)
+    return max(1, min(workers, len(paths)))
+
+
+def _parallel_groups(paths: Sequence[Path], workers: int | None) -> list[list[Path]]:
+    """Consecutive groups of ``paths`` of about equal size, or [] to read them in-process."""
+    sizes = [p.stat().st_size if p.is_file() else 0 for p in paths]
+    count = _worker_count(paths, sizes, workers)
+    if count <= 1:
+        return []
+    # Three groups per worker: a large file late in the list does not leave the others idle.
+    target = max(1, sum(sizes) // (count * 3))
+    groups: list[list[Path]] = [[]]
+    filled = 0
+    for path, size in zip(paths, sizes, strict=True):
+        if groups[-1] and filled + size > target:
+            groups.append([])
+            filled = 0
+        groups[-1].append(path)
+        filled += size
+    return groups
+
+
+def _init_worker(seen: set[str]) -> None:
+    global _WORKER_SEEN
+    _WORKER_SEEN = seen
+
+
+def _fork_pool(groups: int, seen: set[str]) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(max_workers=min(groups, _MAX_WORKERS),
+                               mp_context=multiprocessing.get_context("fork"),
+                               initializer=_init_worker, initargs=(seen,))
+
+
+def _read_group(paths: list[Path], network: Network,
+                ) -> tuple[list[tuple[list[str], dict[str, pa.Table]]], IngestReport]:
+    """In a worker: the finished parts of ``paths`` and their report."""
+    report = IngestReport()
+    seen = set(_WORKER_SEEN)
+    parts = [(keys, LedgerStore._tables(batch))
+             for keys, batch in _read_files(paths, seen, network, report, None)]
+    return parts, report
+
+
+def _without_keys(tables: dict[str, pa.Table], keys: set[str],
+                  report: IngestReport) -> dict[str, pa.Table]:
+    """``tables`` without the blocks (and lone transactions) ``keys``; ``report`` adjusted.
+
+    A block can be in two files of one run (btcd's blk_0_to_4.dat repeats the first blocks
+    of other files): the worker that read the later file could not know, the parent does.
+    """
+    import pyarrow.compute as pc
+
+    blocks = pa.array(sorted(k for k in keys if not k.startswith("tx:")), pa.string())
+    lone = pa.array(sorted(k[3:] for k in keys if k.startswith("tx:")), pa.string())
+    kept: dict[str, pa.Table] = {}
+    for name, table in tables.items():
+        in_block = pc.is_in(table["block_hash"], value_set=blocks)
+        drop = pc.fill_null(in_block, False)
+        if name != "blocks":
+            lone_row = pc.and_(pc.is_null(table["block_hash"]),
+                               pc.is_in(table["txid"], value_set=lone))
+            drop = pc.or_(drop, lone_row)
+        kept[name] = table.filter(pc.invert(drop))
+        removed = table.num_rows - kept[name].num_rows
+        if name == "blocks":
+            report.blocks -= removed
+            report.skipped_blocks += removed
+        else:
+            setattr(report, name, getattr(report, name) - removed)
+    return kept
+
+
 class LedgerStore:
     """A directory of Parquet parts plus a manifest; query it with :meth:`connect`."""
 
@@ -346,7 +496,8 @@ class LedgerStore:
     def _next_part(self) -> int:
         return max((e["part"] for e in self._entries()), default=0) + 1
 
-    def _tables(self, batch: _Batch) -> dict[str, pa.Table]:
+    @staticmethod
+    def _tables(batch: _Batch) -> dict[str, pa.Table]:
         """The Arrow tables of a batch (addresses encoded here, all at once)."""
         batch.encode_addresses()
         return {table: _table(batch.cols[table], schema) for table, schema in SCHEMAS.items()}
@@ -393,7 +544,8 @@ class LedgerStore:
     # --- ingestion --------------------------------------------------------------------
 
     def ingest(self, paths: Iterable[str | Path], *, network: Network = MAINNET,
-               progress: Callable[[str, int], None] | None = None) -> IngestReport:
+               progress: Callable[[str, int], None] | None = None,
+               workers: int | None = None) -> IngestReport:
         """Parse and append every block (or lone transaction) of ``paths``.
 
         A file that fails half-way keeps the blocks read before the failure (they are
@@ -401,62 +553,54 @@ class LedgerStore:
         share a part (see ``FILE_FLUSH_ROWS``). Parts are written and committed, in order,
         by one writer thread while the next file is parsed (Parquet encoding and fsync
         release the GIL); every part is committed before this returns or raises.
+
+        ``workers`` processes parse groups of files side by side (default: one per CPU, up
+        to four, when there are several files and at least ``PARALLEL_MIN_BYTES``); the
+        parts they build are committed in the order of ``paths``, so the store is the same
+        as with one worker. ``progress(path, transactions)`` is called as files are read.
         """
         self.root.mkdir(parents=True, exist_ok=True)
+        files = [Path(p) for p in paths]
         seen = self.ingested_keys()
         report = IngestReport()
-        batch = _Batch()
         number = self._next_part()
         pending: deque[Future[None]] = deque()
+        groups = _parallel_groups(files, workers)
+        # The pool is forked before the writer thread starts: a child never inherits a
+        # thread (or a lock held by one) from this process.
+        pool = _fork_pool(len(groups), seen) if groups else None
         writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dalil-ledger-writer")
 
-        def flush() -> None:
-            nonlocal batch, number
-            if batch.keys:
-                # Raise a failed write now; wait while too many parts are held in memory.
-                while pending and (pending[0].done() or len(pending) >= _MAX_PENDING_PARTS):
-                    pending.popleft().result()
-                pending.append(writer.submit(self._write_part, number, batch.keys,
-                                             self._tables(batch)))
-                number += 1
-            batch = _Batch()
+        def commit(keys: list[str], tables: dict[str, pa.Table]) -> None:
+            nonlocal number
+            # Raise a failed write now; wait while too many parts are held in memory.
+            while pending and (pending[0].done() or len(pending) >= _MAX_PENDING_PARTS):
+                pending.popleft().result()
+            pending.append(writer.submit(self._write_part, number, keys, tables))
+            number += 1
 
         try:
-            for path in paths:
-                try:
-                    for item in iter_file_rows(path):
-                        if isinstance(item, RawBlock):
-                            if item.hash in seen:
-                                report.skipped_blocks += 1
-                                continue
-                            net = NETWORKS.get(item.network or "", network)
-                            batch.add_block(item, net)
-                            seen.add(item.hash)
-                            report.blocks += 1
-                            report.transactions += len(item.rows)
-                            report.inputs += sum(len(r[3]) for r in item.rows)
-                            report.outputs += sum(len(r[5]) for r in item.rows)
-                        else:
-                            key = "tx:" + item.txid
-                            if key in seen:
-                                continue
-                            batch.add_tx(item, network)
-                            batch.keys.append(key)
-                            seen.add(key)
-                            report.transactions += 1
-                            report.inputs += len(item.inputs)
-                            report.outputs += len(item.outputs)
-                        if progress is not None:
+            if pool is None:
+                for keys, batch in _read_files(files, seen, network, report, progress):
+                    commit(keys, self._tables(batch))
+            else:
+                futures = [pool.submit(_read_group, group, network) for group in groups]
+                for group, future in zip(groups, futures, strict=True):
+                    parts, part_report = future.result()
+                    for keys, tables in parts:
+                        fresh = [key for key in keys if key not in seen]
+                        if len(fresh) != len(keys):  # repeated by an earlier group of this run
+                            tables = _without_keys(tables, set(keys) - set(fresh), part_report)
+                        seen.update(fresh)
+                        if fresh:
+                            commit(fresh, tables)
+                    report.merge(part_report)
+                    if progress is not None:
+                        for path in group:
                             progress(str(path), report.transactions)
-                        if batch.rows >= FLUSH_ROWS:
-                            flush()
-                except ParseError as exc:
-                    report.errors.append(str(exc))
-                    flush()  # the blocks read before the failure stay
-                if batch.rows >= FILE_FLUSH_ROWS:
-                    flush()  # a large file is committed as soon as it is read
-            flush()
         finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
             writer.shutdown(wait=True)
         for done in pending:
             done.result()  # a failed write raises here
