@@ -29,10 +29,13 @@ def carve_command(
     image_path: str = typer.Argument(..., metavar="IMAGE", help="Image file (first segment)."),
     outdir: Path = typer.Argument(..., metavar="OUTDIR", help="New or empty output folder."),
     unallocated: bool = typer.Option(
-        False, "--unallocated", help="Only the file systems' unallocated space (FAT, NTFS) "
-        "and the partition table's unallocated slots."),
+        False, "--unallocated", help="Only the file systems' unallocated space (FAT, NTFS, "
+        "ext2/3/4, exFAT) and the partition table's unallocated slots."),
     volume: int | None = typer.Option(
         None, "--volume", help="Only this volume (number as `dalil image info` shows it)."),
+    logical: str | None = typer.Option(
+        None, "--logical", help="Only this LVM logical volume (index or name, as `dalil image "
+        "info` lists them) or VSS snapshot of the volume; offsets are then from its start."),
     types: str | None = typer.Option(None, "--types", help=TYPES_HELP),
     resume: bool = typer.Option(False, "--resume",
                                 help="Go on with an interrupted run in OUTDIR."),
@@ -49,7 +52,7 @@ def carve_command(
     except ValueError as exc:
         fail(str(exc), code=2)
     options = CarveOptions(types=chosen, unallocated=unallocated, volume=volume,
-                           resume=resume)
+                           logical=logical, resume=resume)
     cancel = threading.Event()
     # Ctrl-C stops at the next chunk with a checkpoint and a manifest, ready for --resume.
     previous = signal.signal(signal.SIGINT, lambda signum, frame: cancel.set())

@@ -39,16 +39,29 @@ def print_json(document: Any) -> None:
 def print_json_array(rows: Iterable[Any]) -> None:
     """Print one JSON array on stdout, a row per line, as the rows come.
 
-    For listings of millions of entries: memory stays constant, and each row goes through
-    the C encoder (``indent`` would switch json to its pure-Python encoder, 5x slower).
+    For listings of millions of entries: memory stays constant, and each row is encoded by
+    orjson (UTF-8, datetimes as ISO 8601 with a ``Z``), five times faster than the standard
+    library's C encoder; anything it cannot encode falls back to that encoder.
     """
-    write = sys.stdout.write
-    encode = json.JSONEncoder(ensure_ascii=False, default=str, separators=(",", ":")).encode
+    import orjson
+
+    sys.stdout.flush()
+    binary = getattr(sys.stdout, "buffer", None)
+    write: Any = binary.write if binary is not None else (
+        lambda data: sys.stdout.write(data.decode()))
+    dumps, option = orjson.dumps, orjson.OPT_UTC_Z
+    fallback = json.JSONEncoder(ensure_ascii=False, default=str, separators=(",", ":")).encode
     first = True
     for row in rows:
-        write(("[\n" if first else ",\n") + encode(row))
+        try:
+            data = dumps(row, default=str, option=option)
+        except (orjson.JSONEncodeError, TypeError):  # e.g. an integer beyond 64 bits
+            data = fallback(row).encode()
+        write((b"[\n" if first else b",\n") + data)
         first = False
-    write("[]\n" if first else "\n]\n")
+    write(b"[]\n" if first else b"\n]\n")
+    if binary is not None:
+        binary.flush()
     sys.stdout.flush()
 
 

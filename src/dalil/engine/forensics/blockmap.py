@@ -99,6 +99,12 @@ class BlockMap:
 def file_extents(fs: FileSystem, problems: list[str] | None = None) -> Iterator[Extent]:
     """The data runs of every file and directory of ``fs``, as media offsets (unsorted,
     possibly overlapping)."""
+    if fs.kind == "xfs":
+        # Imported here: the xfs module builds on this one (Extent).
+        from dalil.engine.forensics.xfs import file_extents as xfs_extents
+
+        yield from xfs_extents(fs, problems)
+        return
     block = fs.block_size
     base = fs.offset
     on_problem = (lambda p: problems.append(p.message)) if problems is not None else None

@@ -187,6 +187,14 @@ def find_by_inode(fs: FileSystem, inode: int) -> Entry:
     for entry in walk(fs):
         if entry.inode == inode and entry.stream is None:
             return entry
+    if fs.kind == "xfs":
+        # Imported here: the xfs module builds on the walk (Entry).
+        from dalil.engine.forensics.xfs import bare_entry
+
+        try:
+            return bare_entry(fs, inode)
+        except OSError as exc:
+            raise ExtractError(f"{fs.where()}: no inode {inode}: {exc}") from exc
     try:
         tsk_file = fs.tsk.open_meta(inode=inode)
     except OSError as exc:

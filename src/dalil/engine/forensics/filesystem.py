@@ -1,4 +1,5 @@
-"""File-system layer: open the file system of one volume through The Sleuth Kit.
+"""File-system layer: open the file system of one volume through The Sleuth Kit (XFS,
+which TSK lacks, through libfsxfs: see :mod:`dalil.engine.forensics.xfs`).
 
 Before asking TSK, the volume's first sector is checked for encryption (BitLocker, LUKS)
 and LVM: such a volume is reported for what it is, with its offset, never as "no file
@@ -20,7 +21,13 @@ from dalil.engine.forensics.encryption import (
     unlock,
 )
 from dalil.engine.forensics.image import Image, ImageError, TskImage
-from dalil.engine.forensics.logical import LogicalVolumeError, is_lvm, list_logical_volumes
+from dalil.engine.forensics.logical import (
+    LogicalVolumeError,
+    choose_logical_volume,
+    is_lvm,
+    list_logical_volumes,
+    open_logical_volume,
+)
 from dalil.engine.forensics.volume import Volume, file_system_volumes
 
 
@@ -61,7 +68,7 @@ class FileSystem:
 
     image: Image
     volume: Volume
-    tsk: Any  # pytsk3.FS_Info
+    tsk: Any  # pytsk3.FS_Info; for XFS an xfs.XfsVolume (open_meta, read_random)
     kind: str
     block_size: int
     root_inode: int
@@ -138,6 +145,9 @@ def open_file_system(image: Image, volume: Volume,
     try:
         fs = pytsk3.FS_Info(tsk_image, offset=volume.offset)
     except (OSError, ImageError) as exc:
+        xfs = _open_xfs(image, volume)
+        if xfs is not None:
+            return xfs
         detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unreadable"
         if tsk_image.errors:
             detail = f"{detail}; {tsk_image.errors[-1]}"
@@ -152,6 +162,18 @@ def open_file_system(image: Image, volume: Volume,
     return FileSystem(image, volume, fs, kind, int(info.block_size), int(info.root_inum),
                       int(info.first_inum), int(info.last_inum),
                       int(info.block_count) * int(info.block_size))
+
+
+def _open_xfs(image: Image, volume: Volume) -> FileSystem | None:
+    """XFS (which TSK does not read) through libfsxfs, if the volume starts with its magic."""
+    # Imported here: the xfs module builds on this one (FileSystem, describe).
+    from dalil.engine.forensics.xfs import is_xfs, open_xfs
+
+    try:
+        found = is_xfs(image, volume.offset)
+    except ImageError:
+        return None
+    return open_xfs(image, volume) if found else None
 
 
 def select_volume(image: Image, index: int | None,
@@ -170,3 +192,48 @@ def select_volume(image: Image, index: int | None,
             return volume
     choices = ", ".join(str(v.index) for v in volumes) or "none"
     raise FileSystemError(f"{image.path}: no volume {index} (volumes: {choices})")
+
+
+class LogicalFileSystemError(FileSystemError, LogicalVolumeError):
+    """No file system reached through an LVM logical volume or a VSS snapshot: several to
+    choose from, a wrong choice, or unreadable metadata; names the image and the offset."""
+
+
+def open_logical_file_system(image: Image, volume: Volume,
+                             logical: int | str | None) -> FileSystem:
+    """The file system inside logical volume (or VSS snapshot) ``logical`` of ``volume``:
+    its index or its name; ``None`` takes the only logical volume of an LVM PV."""
+    size = volume.size or image.size - volume.offset
+    try:
+        chosen = choose_logical_volume(image, volume.offset, size, logical)
+        inner = open_logical_volume(image, volume.offset, size, chosen.index)
+    except LogicalVolumeError as exc:
+        raise LogicalFileSystemError(str(exc)) from exc
+    return open_file_system(inner, bare_volume(inner))
+
+
+def select_file_system(image: Image, volume: int | None, logical: int | str | None = None,
+                       tsk_image: TskImage | None = None,
+                       keys: Keys | None = None) -> FileSystem:
+    """The file system that ``--volume N`` and ``--logical K`` address (every command that
+    reads a file system goes through here).
+
+    ``volume`` as :func:`select_volume`. On an LVM physical volume ``logical`` picks the
+    logical volume (index or name; ``None``: the only one, else the error lists them with
+    their sizes); on an NTFS volume with shadow copies it opens snapshot K instead of the
+    live file system. An encrypted volume is unlocked with ``keys`` first, so an LVM PV
+    inside LUKS is reached too.
+    """
+    chosen = select_volume(image, volume, tsk_image)
+    if chosen.offset >= image.size:
+        return open_file_system(image, chosen, tsk_image, keys)  # says: truncated
+    encryption = detect_encryption(image, chosen.offset)
+    if encryption is not None and keys:
+        try:
+            inner = unlock(image, encryption, chosen.size or image.size - chosen.offset, keys)
+        except UnlockError as exc:
+            raise EncryptedVolumeError(str(exc), encryption) from exc
+        return select_file_system(inner, None, logical)
+    if encryption is None and (logical is not None or is_lvm(image, chosen.offset)):
+        return open_logical_file_system(image, chosen, logical)
+    return open_file_system(image, chosen, tsk_image, keys)

@@ -1,5 +1,9 @@
 """Logical-volume layer: LVM2 logical volumes (libvslvm) and NTFS Volume Shadow Copy
-snapshots (libvshadow) inside a volume, listed and opened as :class:`Image` layers."""
+snapshots (libvshadow) inside a volume, listed, chosen and opened as :class:`Image` layers.
+
+An LVM logical volume that libvslvm refuses (one of several segments, as every
+``lvextend`` makes) is read through :mod:`dalil.engine.forensics.lvmtext` instead.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dalil.engine.forensics.image import Image, ImageRegion
+from dalil.engine.forensics.lvmtext import (
+    LinearVolume,
+    LvmMetadataError,
+    Reader,
+    SegmentReader,
+    linear_volumes,
+)
 
 _LVM_LABEL = b"LABELONE"
 _LVM_TYPE = b"LVM2 001"
@@ -50,6 +61,26 @@ def has_vss(image: Image, offset: int) -> bool:
     return image.read(offset + _VSS_OFFSET, 16) == _VSS_GUID
 
 
+def _pv_reader(image: Image, offset: int, size: int) -> Reader:
+    """``read(at, length)`` within the physical volume at ``offset`` (``size`` bytes)."""
+    end = min(offset + size, image.size) if size > 0 else image.size
+
+    def read(at: int, length: int) -> bytes:
+        if at < 0 or length <= 0 or offset + at >= end:
+            return b""
+        return image.read(offset + at, min(length, end - offset - at))
+
+    return read
+
+
+def _linear(image: Image, offset: int, size: int) -> list[LinearVolume]:
+    try:
+        return linear_volumes(_pv_reader(image, offset, size))
+    except LvmMetadataError as exc:
+        raise LogicalVolumeError(f"{image.where()}: LVM physical volume at offset {offset}: "
+                                 f"{exc}") from exc
+
+
 def _lvm_handle(image: Image, offset: int, size: int) -> tuple[Any, Any]:
     try:
         import pyvslvm
@@ -64,8 +95,27 @@ def _lvm_handle(image: Image, offset: int, size: int) -> tuple[Any, Any]:
         return handle, handle.get_volume_group()
     except (OSError, ValueError) as exc:
         detail = " ".join(str(exc).split())
+        # libvslvm's error chain names C functions; say in plain words what is damaged.
+        _linear(image, offset, size)
         raise LogicalVolumeError(f"{image.where()}: LVM physical volume at offset {offset}: "
                                  f"{detail}") from exc
+
+
+def _lvm_volume(image: Image, offset: int, size: int, group: Any, index: int,
+                own: list[LinearVolume] | None) -> tuple[Any, LinearVolume | None,
+                                                         list[LinearVolume] | None]:
+    """libvslvm's logical volume ``index``, or else this module's reading of it (libvslvm
+    refuses LVs of several segments: see :mod:`dalil.engine.forensics.lvmtext`); the
+    metadata read here is handed back so that a listing reads it once."""
+    try:
+        return group.get_logical_volume(index), None, own
+    except (OSError, ValueError) as exc:
+        volumes = own if own is not None else _linear(image, offset, size)
+        if index >= len(volumes):
+            detail = " ".join(str(exc).split())
+            raise LogicalVolumeError(f"{image.where()}: LVM physical volume at offset "
+                                     f"{offset}: logical volume {index}: {detail}") from exc
+        return None, volumes[index], volumes
 
 
 def _vss_handle(image: Image, offset: int, size: int) -> Any:
@@ -85,13 +135,19 @@ def _vss_handle(image: Image, offset: int, size: int) -> Any:
 
 
 def list_logical_volumes(image: Image, offset: int, size: int) -> list[LogicalVolume]:
-    """The LVM logical volumes, or the VSS snapshots, of the volume at ``offset``."""
+    """The LVM logical volumes, or the VSS snapshots, of the volume at ``offset``
+    (``size`` bytes); sizes in bytes, creation times in UTC."""
     found: list[LogicalVolume] = []
     if is_lvm(image, offset):
         _, group = _lvm_handle(image, offset, size)
-        for index, logical in enumerate(group.logical_volumes):
-            found.append(LogicalVolume("lvm", index, str(logical.name), int(logical.size),
-                                       offset))
+        own: list[LinearVolume] | None = None
+        for index in range(int(group.number_of_logical_volumes)):
+            logical, linear, own = _lvm_volume(image, offset, size, group, index, own)
+            if linear is not None:
+                found.append(LogicalVolume("lvm", index, linear.name, linear.size, offset))
+            else:
+                found.append(LogicalVolume("lvm", index, str(logical.name),
+                                           int(logical.size), offset))
     elif has_vss(image, offset):
         handle = _vss_handle(image, offset, size)
         for index, store in enumerate(handle.stores):
@@ -100,6 +156,38 @@ def list_logical_volumes(image: Image, offset: int, size: int) -> list[LogicalVo
                 "vss", index, str(store.identifier), int(store.volume_size), offset,
                 created.replace(tzinfo=UTC) if isinstance(created, datetime) else None))
     return found
+
+
+def choose_logical_volume(image: Image, offset: int, size: int,
+                          choice: int | str | None) -> LogicalVolume:
+    """The logical volume (or VSS snapshot) of the volume at ``offset`` that ``choice``
+    names: its index as :func:`list_logical_volumes` numbers it, or its name; ``None``
+    takes the only one. Otherwise :class:`LogicalVolumeError` lists them with their sizes
+    (bytes)."""
+    found = list_logical_volumes(image, offset, size)
+    what = "shadow copies" if found and found[0].kind == "vss" else "logical volumes"
+    where = f"{image.where()}: {'LVM physical volume' if is_lvm(image, offset) else 'volume'}"
+    if not found:
+        detail = ("holds no logical volumes" if is_lvm(image, offset) else
+                  "has no shadow copies" if has_vss(image, offset) else
+                  "has no LVM logical volumes or shadow copies")
+        raise LogicalVolumeError(f"{where} at offset {offset} {detail}")
+    listing = ", ".join(f"{lv.index} {lv.name} ({lv.size} bytes)" for lv in found)
+    if choice is None:
+        if len(found) == 1:
+            return found[0]
+        raise LogicalVolumeError(f"{where} at offset {offset} holds {len(found)} {what} "
+                                 f"({listing}): choose one with --logical K or NAME")
+    text = str(choice).strip()
+    for logical in found:  # a name first: an LV may be called "1"
+        if isinstance(choice, str) and logical.name == text:
+            return logical
+    for logical in found:
+        if text.isdigit() and logical.index == int(text):
+            return logical
+    noun = "shadow copy" if found[0].kind == "vss" else "logical volume"
+    raise LogicalVolumeError(f"{where} at offset {offset}: no {noun} {text!r} "
+                             f"({what}: {listing})")
 
 
 class _HandleReader:
@@ -123,13 +211,29 @@ def open_logical_volume(image: Image, offset: int, size: int, index: int) -> Ima
     """Logical volume (or snapshot) ``index`` of the volume at ``offset`` as an image."""
     if is_lvm(image, offset):
         handle, group = _lvm_handle(image, offset, size)
-        logical = group.get_logical_volume(index)
-        length = int(logical.size)
-        return Image.layered(image, _HandleReader(logical, (handle, group), length), length,
-                             image.info.container,
-                             f"LVM logical volume {logical.name} in volume at offset {offset}")
+        count = int(group.number_of_logical_volumes)
+        if not 0 <= index < count:
+            raise LogicalVolumeError(f"{image.where()}: LVM physical volume at offset {offset}: "
+                                     f"no logical volume {index} (it holds {count})")
+        logical, linear, _ = _lvm_volume(image, offset, size, group, index, None)
+        reader: SegmentReader | _HandleReader
+        if linear is not None:
+            try:
+                reader = SegmentReader(_pv_reader(image, offset, size), linear)
+            except LvmMetadataError as exc:
+                raise LogicalVolumeError(f"{image.where()}: LVM physical volume at offset "
+                                         f"{offset}: {exc}") from exc
+            name, length = linear.name, linear.size
+        else:
+            name, length = str(logical.name), int(logical.size)
+            reader = _HandleReader(logical, (handle, group), length)
+        return Image.layered(image, reader, length, image.info.container,
+                             f"LVM logical volume {name} in volume at offset {offset}")
     if has_vss(image, offset):
         volume = _vss_handle(image, offset, size)
+        if not 0 <= index < int(volume.number_of_stores):
+            raise LogicalVolumeError(f"{image.where()}: shadow copies at offset {offset}: no "
+                                     f"snapshot {index} (there are {volume.number_of_stores})")
         store = volume.get_store(index)
         length = int(store.volume_size)
         return Image.layered(image, _HandleReader(store, volume, length), length,

@@ -33,6 +33,7 @@ from dalil.engine.forensics.carve.search import HeaderSearch
 from dalil.engine.forensics.carve.space import (
     Space,
     SpaceError,
+    logical_space,
     unallocated_space,
     volume_space,
     whole_space,
@@ -81,14 +82,18 @@ class CarveOptions:
     types: tuple[str, ...] = tuple(FORMATS)
     unallocated: bool = False  # only the unallocated space of the file system(s)
     volume: int | None = None  # one volume (mmls slot); with unallocated, its free space
+    logical: int | str | None = None  # an LVM logical volume (index or name) or VSS snapshot
     chunk_size: int = DEFAULT_CHUNK
     search_engine: str = "auto"
     resume: bool = False
     hash_source: bool = True  # md5 + sha256 of the media, for the manifest
 
     def fingerprint(self) -> dict[str, Any]:
-        return {"types": list(self.types), "unallocated": self.unallocated,
-                "volume": self.volume}
+        found = {"types": list(self.types), "unallocated": self.unallocated,
+                 "volume": self.volume}
+        if self.logical is not None:  # absent otherwise: older checkpoints still resume
+            found["logical"] = self.logical
+        return found
 
 
 @dataclass
@@ -344,6 +349,8 @@ def _load_previous(outdir: Path, checkpoint: dict[str, Any]) -> list[CarvedFile]
 
 
 def build_space(image: Image, options: CarveOptions) -> Space:
+    if options.logical is not None:
+        return logical_space(image, options.volume, options.logical, options.unallocated)
     if options.unallocated:
         return unallocated_space(image, options.volume)
     if options.volume is not None:

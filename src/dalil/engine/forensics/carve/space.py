@@ -17,9 +17,15 @@ from dalil.engine.forensics.filesystem import (
     FileSystem,
     FileSystemError,
     open_file_system,
+    select_file_system,
     select_volume,
 )
-from dalil.engine.forensics.image import Image, TskImage
+from dalil.engine.forensics.image import Image, ImageError, TskImage
+from dalil.engine.forensics.logical import (
+    LogicalVolumeError,
+    choose_logical_volume,
+    open_logical_volume,
+)
 from dalil.engine.forensics.volume import Volume, list_volumes
 
 
@@ -39,7 +45,7 @@ class Space:
 
     image: Image
     extents: list[Extent]
-    mode: str  # whole, volume, unallocated
+    mode: str  # whole, volume, unallocated, logical
     notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -85,8 +91,11 @@ class Space:
         return pieces
 
     def to_dict(self) -> dict[str, object]:
-        return {"mode": self.mode, "bytes": self.size, "extents": len(self.extents),
-                "notes": list(self.notes)}
+        found: dict[str, object] = {"mode": self.mode, "bytes": self.size,
+                                    "extents": len(self.extents), "notes": list(self.notes)}
+        if self.image.layer:
+            found["layer"] = self.image.layer
+        return found
 
 
 def _merge(extents: list[Extent]) -> list[Extent]:
@@ -160,13 +169,23 @@ def _ntfs_free(fs: FileSystem) -> list[Extent]:
 
 
 def free_extents(fs: FileSystem) -> list[Extent]:
-    """The unallocated clusters of a file system, from its own allocation table."""
+    """The unallocated clusters (blocks) of a file system, from its own allocation table or
+    bitmaps, as image extents (bytes from the start of the media)."""
+    # Imported here: those modules build on this one's Extent and SpaceError.
+    from dalil.engine.forensics.carve.space_exfat import exfat_free_extents
+    from dalil.engine.forensics.carve.space_ext import ext_free_extents
+
     if fs.kind in ("fat12", "fat16", "fat32"):
         return _fat_free(fs)
     if fs.kind == "ntfs":
         return _ntfs_free(fs)
-    raise SpaceError(f"{fs.where()}: unallocated-space carving supports FAT and NTFS, not "
-                     f"{fs.kind}; carve the whole volume instead (without --unallocated)")
+    if fs.kind in ("ext2", "ext3", "ext4"):
+        return ext_free_extents(fs)
+    if fs.kind == "exfat":
+        return exfat_free_extents(fs)
+    raise SpaceError(f"{fs.where()}: unallocated-space carving supports FAT, NTFS, ext2/3/4 "
+                     f"and exFAT, not {fs.kind}; carve the whole volume instead (without "
+                     "--unallocated)")
 
 
 def _unallocated_slot(volume: Volume) -> bool:
@@ -213,3 +232,25 @@ def unallocated_space(image: Image, index: int | None = None) -> Space:
     clipped = [Extent(e.offset, min(e.length, image.size - e.offset))
                for e in extents if e.offset < image.size]
     return Space(image, _merge(clipped), "unallocated", notes)
+
+
+def logical_space(image: Image, index: int | None, logical: int | str,
+                  unallocated: bool = False) -> Space:
+    """An LVM logical volume (or VSS snapshot) of volume ``index``, whole or only its file
+    system's unallocated clusters. Offsets in this space, and so the carved files'
+    offsets, are bytes from the start of the logical volume (a note says so): its
+    extents need not be contiguous in the image."""
+    try:
+        if unallocated:
+            fs = select_file_system(image, index, logical)
+            inner, extents = fs.image, _merge(free_extents(fs))
+        else:
+            volume = select_volume(image, index)
+            size = volume.size or image.size - volume.offset
+            chosen = choose_logical_volume(image, volume.offset, size, logical)
+            inner = open_logical_volume(image, volume.offset, size, chosen.index)
+            extents = [Extent(0, inner.size)]
+    except (FileSystemError, LogicalVolumeError, ImageError) as exc:
+        raise SpaceError(str(exc)) from exc
+    note = f"offsets are bytes from the start of the {inner.layer}, not of the image"
+    return Space(inner, extents, "unallocated" if unallocated else "logical", [note])
