@@ -139,3 +139,36 @@ def test_csv_cells_are_not_spreadsheet_formulas() -> None:
 
     assert _cell("=HYPERLINK(\"x\")") == "'=HYPERLINK(\"x\")"
     assert _cell("/docs/a.txt") == "/docs/a.txt" and _cell(12) == 12 and _cell(True) == "yes"
+
+
+def test_windows_records_land_on_the_timeline(tmp_path):
+    from datetime import timedelta
+
+    from dalil.engine.forensics.artifacts import parse_file
+    from dalil.engine.forensics.timeline import EVENT_KINDS, artifact_event
+    from dalil.engine.scenarios import evtx, regf
+
+    when = datetime(2024, 3, 8, 9, 30, 15, tzinfo=UTC)
+    usb = regf.PlantedUsb("Kingston", "DataTraveler 3.0", "PMAP", "60A44C413C5FF4B0B9CA",
+                          first_install=when, last_arrival=when + timedelta(days=3))
+    (tmp_path / "SYSTEM").write_bytes(regf.system_hive([usb], computer_name="PC",
+                                                                installed=when))
+    attempts = [evtx.LogonAttempt(when, "admin", "PC", 10, "185.220.101.4", "KALI",
+                                  success=False),
+                evtx.LogonAttempt(when + timedelta(minutes=1), "admin", "PC", 10,
+                                  "185.220.101.4", "KALI")]
+    service = evtx.PlantedService(when + timedelta(minutes=4), "WinUpdSvc",
+                                  "C:\\ProgramData\\upd\\svchost.exe", "auto start",
+                                  user="admin", domain="PC")
+    (tmp_path / "Security.evtx").write_bytes(evtx.security_log("PC", attempts, [service]))
+    events = [artifact_event(r) for name in ("SYSTEM", "Security.evtx")
+              for r in parse_file(tmp_path / name)]
+    found = {(e.kind, e.time) for e in events if e is not None}
+    assert ("usb-connected", when + timedelta(days=3)) in found
+    assert ("logon-failed", when) in found and ("logon", when + timedelta(minutes=1)) in found
+    assert ("service-installed", when + timedelta(minutes=4)) in found
+    assert all(e.kind in EVENT_KINDS for e in events if e is not None)
+    text = {e.kind: e.description for e in events if e is not None}
+    assert "Kingston" in text["usb-connected"]
+    assert "60A44C413C5FF4B0B9CA" in text["usb-connected"]
+    assert "PC\\admin" in text["logon"] and "185.220.101.4" in text["logon"]

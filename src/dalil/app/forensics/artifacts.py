@@ -43,10 +43,12 @@ def candidates(exhibit: Exhibit, parsers: Iterable[Parser]) -> QuerySet[FileReco
     """The exhibit's regular files some parser may apply to and not yet parsed."""
     query = Q()
     for parser in parsers:
-        if parser.names:
+        if parser.names or parser.suffixes:
             by_name = Q()
             for name in parser.names:
                 by_name |= Q(name__iexact=name)
+            for suffix in parser.suffixes:
+                by_name |= Q(name__iendswith=suffix)
             query |= by_name & (Q(file_type__in=parser.types) if parser.types else Q())
         elif parser.types:
             query |= Q(file_type__in=parser.types)

@@ -80,12 +80,23 @@ EVENT_KINDS = {
     "message-sent": "message sent",
     "sms": "SMS",
     "contact": "contact last contacted",
+    "usb-connected": "USB device last connected",
+    "usb-event": "USB device event",
+    "account-created": "user account created",
+    "program-installed": "program installed or updated",
+    "file-opened": "file last opened",
+    "logon": "logon",
+    "logon-failed": "failed logon",
+    "service-installed": "service installed",
 }
 """Timeline event kinds of the artifact records (identifier: English label)."""
 
 _RECORD_EVENTS = {"browser-visit": "web-visit", "browser-download": "download",
                   "exif": "photo-taken", "telegram-message": "message-sent", "sms": "sms",
-                  "contact": "contact"}
+                  "contact": "contact", "usb-device": "usb-connected",
+                  "usb-event": "usb-event", "user-account": "account-created",
+                  "installed-program": "program-installed", "recent-file": "file-opened",
+                  "windows-logon": "logon", "windows-service-install": "service-installed"}
 _MAX_TEXT = 500  # a description is a summary: long message bodies are cut
 
 
@@ -136,6 +147,26 @@ def _describe(record: ArtifactRecord) -> str:
     elif kind == "contact":
         phones = ", ".join(value("phones") or ())
         text = f"{value('name') or '?'}" + (f" ({phones})" if phones else "")
+    elif kind in ("usb-device", "usb-event"):
+        device = " ".join(v for v in (value("vendor"), value("product")) if v) or "?"
+        text = f"USB {device}, serial {value('serial') or '?'}"
+        if kind == "usb-event":
+            text += f": {value('action')} (event {value('event_id')})"
+    elif kind == "user-account":
+        text = f"account {value('name') or '?'} (RID {value('rid')})"
+    elif kind == "installed-program":
+        text = " ".join(v for v in (value("name"), value("version")) if v) or "?"
+        if value("publisher"):
+            text += f" ({value('publisher')})"
+    elif kind == "recent-file":
+        text = f"{value('list_name')}: {value('name')}"
+    elif kind == "windows-logon":
+        who = "\\".join(v for v in (value("domain"), value("user")) if v) or "?"
+        text = (f"{'logon' if value('success') else 'failed logon'} {who}, type "
+                f"{value('logon_type_name') or value('logon_type')}, from "
+                f"{value('source_ip') or value('workstation') or '?'}")
+    elif kind == "windows-service-install":
+        text = f"service {value('service_name') or '?'}: {value('image_path') or '?'}"
     else:
         text = kind
     return _short(text)
@@ -148,6 +179,8 @@ def artifact_event(record: ArtifactRecord) -> TimelineEvent | None:
     when = record.event_time
     if kind is None or when is None:
         return None
+    if kind == "logon" and getattr(record, "success", True) is False:
+        kind = "logon-failed"
     return TimelineEvent(when.astimezone(UTC), kind, _describe(record), record.source,
                          record.kind)
 

@@ -6,7 +6,15 @@ system with :func:`parse_file_system`, or over a loose file with :func:`parse_fi
 
 from __future__ import annotations
 
-from dalil.engine.forensics.artifacts import android, chrome, exif, firefox, telegram
+from dalil.engine.forensics.artifacts import (
+    android,
+    chrome,
+    evtx,
+    exif,
+    firefox,
+    registry,
+    telegram,
+)
 from dalil.engine.forensics.artifacts.base import (
     REGISTRY,
     ArtifactError,
@@ -33,12 +41,14 @@ __all__ = [
     "Source",
     "android",
     "chrome",
+    "evtx",
     "exif",
     "firefox",
     "parse_entry",
     "parse_file",
     "parse_file_system",
     "register",
+    "registry",
     "run_parser",
     "select_parsers",
     "telegram",

@@ -2,11 +2,12 @@
 
 A parser is a function ``parse(item) -> Iterator[ArtifactRecord]`` registered with
 :func:`register`, saying which files it applies to: by base name (``History``,
-``places.sqlite``), by content type label (``jpeg``, ``sqlite``) or both. It reads its input
-through :class:`ArtifactInput` (a stream, or a local path for SQLite) and yields typed,
-frozen dataclass records, each carrying its :class:`Source`. A parser may raise on bad
-input: :func:`run_parser` turns any failure into an :class:`ArtifactError` record naming
-the file and the parser, after whatever records were already yielded.
+``places.sqlite``) or name ending (``.evtx``), by content type label (``jpeg``,
+``sqlite``) or both. It reads its input through :class:`ArtifactInput` (a stream, or a
+local path for SQLite) and yields typed, frozen dataclass records, each carrying its
+:class:`Source`. A parser may raise on bad input: :func:`run_parser` turns any failure
+into an :class:`ArtifactError` record naming the file and the parser, after whatever
+records were already yielded.
 """
 
 from __future__ import annotations
@@ -126,10 +127,13 @@ class Parser:
     function: ParseFunction
     names: frozenset[str] = frozenset()  # lower-case base names; empty: any name
     types: frozenset[str] = frozenset()  # content type labels; empty: any content
+    suffixes: frozenset[str] = frozenset()  # lower-case name endings (".evtx"), or names
 
     def name_matches(self, path: str) -> bool:
+        if not self.names and not self.suffixes:
+            return True
         base = path.replace("\\", "/").rsplit("/", 1)[-1].lower()
-        return not self.names or base in self.names
+        return base in self.names or base.endswith(tuple(self.suffixes))
 
     def applies_to(self, path: str, type_label: str | None) -> bool:
         if not self.name_matches(path):
@@ -141,14 +145,17 @@ REGISTRY: dict[str, Parser] = {}
 
 
 def register(name: str, description: str, *, names: tuple[str, ...] = (),
-             types: tuple[str, ...] = ()) -> Callable[[ParseFunction], ParseFunction]:
-    """Decorator: register ``function`` as parser ``name`` for the given names/types."""
-    if not names and not types:
+             types: tuple[str, ...] = (),
+             suffixes: tuple[str, ...] = ()) -> Callable[[ParseFunction], ParseFunction]:
+    """Decorator: register ``function`` as parser ``name`` for the given names/types; a
+    file name matches when it is one of ``names`` or ends with one of ``suffixes``."""
+    if not names and not types and not suffixes:
         raise ValueError(f"parser {name}: give the file names or content types it reads")
 
     def decorate(function: ParseFunction) -> ParseFunction:
         REGISTRY[name] = Parser(name, description, function,
-                                frozenset(n.lower() for n in names), frozenset(types))
+                                frozenset(n.lower() for n in names), frozenset(types),
+                                frozenset(s.lower() for s in suffixes))
         return function
 
     return decorate
