@@ -12,9 +12,10 @@ some extensions that do not match.
 (a) ingest: Dalil runs ``dalil ingest B1 --exhibit E1 --json`` in a fresh DALIL_HOME (SQLite)
 whose case and exhibit were created beforehand with ``dalil case create`` and ``dalil
 evidence add`` (not timed): SHA-256 of the image (alongside the walk) and its identity
-check after, walk, MD5 + SHA-1 + SHA-256 of every file, content type, storage of every
-entry. The pipeline without Dalil is ``tsk_recover -a IMAGE DIR`` then ``hashdeep -r -c
-md5,sha256 DIR``, timed together.
+check after, walk, MD5 + SHA-256 of every file (SHA-1 too with ``--sha1``; Dalil's own
+default adds it), content type, storage of every entry, and the artifact parsers. The
+pipeline without Dalil is ``tsk_recover -a IMAGE DIR`` then ``hashdeep -r -c md5,sha256
+DIR``, timed together.
 (b) listing: ``dalil fs ls -r --json IMAGE`` vs ``fls -r -p IMAGE``.
 
 Both sides are checked to agree (every file's MD5 and SHA-256; the entry count of the
@@ -192,10 +193,11 @@ def _fresh_home(template: Path) -> Path:
     return home
 
 
-def _dalil_ingest(template: Path) -> Run:
+def _dalil_ingest(template: Path, sha1: bool) -> Run:
     home = _fresh_home(template)
     subprocess.run(["sync"], check=True)
     env = _dalil_env(home)
+    env["DALIL_INGEST_SHA1"] = "1" if sha1 else "0"
     return run([DALIL, "ingest", "B1", "--exhibit", "E1", "--json"], env=env)
 
 
@@ -231,6 +233,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--skip-ls", action="store_true", help="Only the ingest comparison.")
+    parser.add_argument("--sha1", action="store_true",
+                        help="Dalil adds SHA-1 (by default it computes what hashdeep is "
+                             "asked for, as the issue's benchmark says: MD5 and SHA-256).")
     parser.add_argument("--generate-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.generate_only:
@@ -256,8 +261,9 @@ def main() -> None:
           f"best of {args.runs}; load average before: {_load()}\n")
 
     print("(a) ingest: walk + hashes + type + storage")
-    ours = best("dalil ingest (md5+sha1+sha256, SQLite)", args.runs,
-                lambda: _dalil_ingest(template))
+    digests = "md5+sha1+sha256" if args.sha1 else "md5+sha256"
+    ours = best(f"dalil ingest ({digests}, SQLite)", args.runs,
+                lambda: _dalil_ingest(template, args.sha1))
     load_a = _load()
     theirs = best("tsk_recover -a + hashdeep -c md5,sha256", args.runs,
                   lambda: _tsk_pipeline(image, out))

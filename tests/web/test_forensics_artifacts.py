@@ -9,7 +9,7 @@ import re
 import shutil
 
 import pytest
-from forensics_disk import add_image_exhibit
+from forensics_disk import add_image_exhibit, build_ext4
 
 from dalil.app.forensics import services
 from dalil.app.forensics.artifacts import candidates
@@ -113,3 +113,17 @@ def test_outsiders_see_no_artifacts(client, outsider, suspect):
     exhibit, _ = suspect
     client.force_login(outsider)
     assert client.get(_url(exhibit, "artifacts")).status_code == 404
+
+
+def test_photos_without_exif_are_not_read_again_for_it(case, tmp_path):
+    exhibit = add_image_exhibit(case, build_ext4(tmp_path), number="E7")
+    services.ingest_exhibit(exhibit, actor="examiner")
+    photo = FileRecord.objects.get(exhibit=exhibit, path="pictures/photo.jpg")
+    logo = FileRecord.objects.get(exhibit=exhibit, path="pictures/logo.png")
+    # The JPEG's segments reach its image data with no EXIF segment: ruled out by the
+    # walk; a PNG may carry eXIf after its image data, so it is parsed.
+    assert photo.file_type == "jpeg" and photo.artifacts_ruled_out
+    assert not logo.artifacts_ruled_out
+    parsed = set(ParsedFile.objects.filter(exhibit=exhibit).values_list("record__path",
+                                                                        flat=True))
+    assert "pictures/logo.png" in parsed and "pictures/photo.jpg" not in parsed

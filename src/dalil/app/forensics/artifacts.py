@@ -54,6 +54,7 @@ def candidates(exhibit: Exhibit, parsers: Iterable[Parser]) -> QuerySet[FileReco
             query |= Q(file_type__in=parser.types)
     return (FileRecord.objects.filter(exhibit=exhibit, type="file", md5__isnull=False)
             .filter(query).filter(artifact_scan__isnull=True)
+            .exclude(artifacts_ruled_out=True)
             .order_by("volume_index", "seq"))
 
 

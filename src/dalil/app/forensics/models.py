@@ -87,6 +87,9 @@ class FileRecord(models.Model):
     verdict = models.CharField(_("hash-set verdict"), max_length=12, blank=True)
     hash_sets = models.JSONField(default=list, blank=True)  # names of the matching sets
     error = models.TextField(_("error"), blank=True)  # content unreadable (hashes partial)
+    # Set by the walk when the file's first bytes rule out every artifact parser its type
+    # would call (see Parser.head): the artifact step does not read it again.
+    artifacts_ruled_out = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["volume_index", "seq"]

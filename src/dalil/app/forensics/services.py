@@ -51,6 +51,7 @@ from dalil.app.forensics.models import (
 from dalil.app.jobs import services as jobs
 from dalil.app.jobs.models import Job
 from dalil.engine.evidence.blobstore import BlobStoreError
+from dalil.engine.forensics.artifacts import select_parsers
 from dalil.engine.forensics.extract import ExtractError, read_content, safe_component
 from dalil.engine.forensics.filehash import ConcurrentHasher, TskFileStream, is_regular_file
 from dalil.engine.forensics.filesystem import FileSystem, FileSystemError, open_file_system
@@ -357,6 +358,7 @@ def hash_set_store() -> HashSetStore | None:
 _FILE_DEFAULTS: dict[str, Any] = {
     "md5": None, "sha1": None, "sha256": None, "bytes_read": 0, "file_type": "", "mime": "",
     "extension_mismatch": False, "verdict": "", "hash_sets": [], "error": "",
+    "artifacts_ruled_out": False,
 }
 
 
@@ -451,6 +453,8 @@ class _Ingest:
         self.typing: list[tuple[dict[str, Any], str, Future[FileType]]] = []
         self.slot = 0
         self.problems: list[IngestProblem] = []
+        self.parsers = select_parsers()
+        self.head_labels = {label for p in self.parsers if p.head for label in p.types}
         self.volume_text = ""
         self._reported = 0.0
 
@@ -607,6 +611,10 @@ class _Ingest:
                                 self.magic.submit(libmagic_type, head, describe=False)))
         else:
             _set_type(row, kind, entry.name)
+            if kind.label in self.head_labels:  # only types a parser can rule out by head
+                applicable = [p for p in self.parsers if p.applies_to(entry.name, kind.label)]
+                row["artifacts_ruled_out"] = bool(applicable) and not any(
+                    p.may_hold(head) for p in applicable)
         return row
 
 

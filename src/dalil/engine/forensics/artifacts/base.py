@@ -128,6 +128,14 @@ class Parser:
     names: frozenset[str] = frozenset()  # lower-case base names; empty: any name
     types: frozenset[str] = frozenset()  # content type labels; empty: any content
     suffixes: frozenset[str] = frozenset()  # lower-case name endings (".evtx"), or names
+    # From the first bytes of a file (HEAD_SIZE, read anyway to type it): False only when
+    # they prove the file holds nothing for this parser (a JPEG whose image data starts
+    # before any EXIF segment). Lets a walk skip most files of a common type.
+    head: Callable[[bytes], bool] | None = None
+
+    def may_hold(self, head: bytes) -> bool:
+        """Whether a file starting with ``head`` may hold this parser's artifact."""
+        return self.head is None or self.head(head)
 
     def name_matches(self, path: str) -> bool:
         if not self.names and not self.suffixes:
@@ -146,16 +154,18 @@ REGISTRY: dict[str, Parser] = {}
 
 def register(name: str, description: str, *, names: tuple[str, ...] = (),
              types: tuple[str, ...] = (),
-             suffixes: tuple[str, ...] = ()) -> Callable[[ParseFunction], ParseFunction]:
+             suffixes: tuple[str, ...] = (), head: Callable[[bytes], bool] | None = None,
+             ) -> Callable[[ParseFunction], ParseFunction]:
     """Decorator: register ``function`` as parser ``name`` for the given names/types; a
-    file name matches when it is one of ``names`` or ends with one of ``suffixes``."""
+    file name matches when it is one of ``names`` or ends with one of ``suffixes``;
+    ``head`` may rule a file out from its first bytes (see :attr:`Parser.head`)."""
     if not names and not types and not suffixes:
         raise ValueError(f"parser {name}: give the file names or content types it reads")
 
     def decorate(function: ParseFunction) -> ParseFunction:
         REGISTRY[name] = Parser(name, description, function,
                                 frozenset(n.lower() for n in names), frozenset(types),
-                                frozenset(s.lower() for s in suffixes))
+                                frozenset(s.lower() for s in suffixes), head)
         return function
 
     return decorate

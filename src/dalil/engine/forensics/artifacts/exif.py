@@ -131,8 +131,40 @@ def _int(tags: dict[str, Any], *keys: str) -> int | None:
     return None
 
 
+_JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})  # markers without a length
+
+
+def exif_possible(head: bytes) -> bool:
+    """False when the first bytes of a JPEG prove it has no EXIF: its segments, read from
+    the start, reach the image data (SOS) or the end (EOI) without an ``Exif`` APP1.
+    True for anything else (other formats, a head that ends before the image data, a
+    malformed segment chain): only a certain answer rules a file out."""
+    if head[:2] != b"\xff\xd8":
+        return True
+    pos, end = 2, len(head)
+    while pos + 4 <= end:
+        if head[pos] != 0xFF:
+            return True  # not a segment boundary: let ExifRead judge
+        marker = head[pos + 1]
+        if marker == 0xFF:  # fill byte before a marker
+            pos += 1
+            continue
+        if marker in (0xDA, 0xD9):
+            return False
+        if marker in _JPEG_STANDALONE:
+            pos += 2
+            continue
+        length = int.from_bytes(head[pos + 2 : pos + 4], "big")
+        if length < 2:
+            return True
+        if marker == 0xE1 and head[pos + 4 : pos + 10] == b"Exif\x00\x00":
+            return True
+        pos += 2 + length
+    return True
+
+
 @register("exif", "EXIF metadata of photos, with GPS position",
-          types=("jpeg", "tiff", "heic", "webp", "png"))
+          types=("jpeg", "tiff", "heic", "webp", "png"), head=exif_possible)
 def parse_exif(item: ArtifactInput) -> Iterator[ArtifactRecord]:
     with item.open() as handle:
         tags: dict[str, Any] = exifread.process_file(cast(BinaryIO, handle),

@@ -110,10 +110,12 @@ def parse_file_system(
             if not by_name:
                 continue
             label: str | None = None
-            if any(p.types for p in by_name):
+            if any(p.types or p.head for p in by_name):
                 try:
                     with TskFileStream(fs, entry) as stream:
-                        label = identify_head(stream.read(HEAD_SIZE) or b"").label
+                        head = stream.read(HEAD_SIZE) or b""
+                    label = identify_head(head).label
+                    by_name = [p for p in by_name if p.may_hold(head)]
                 except OSError:
                     label = None  # unreadable: the parsers that need no type still run
             yield from parse_entry(fs, entry, label, parsers=by_name, folder=folder,
