@@ -7,7 +7,8 @@ The image (seeded, created once under benchmarks/.work/) is an ext4 file system 
 ``mke2fs -d`` from a staging tree in /dev/shm: ``--files`` files of varied sizes (log-normal,
 median ~5 KiB, a few of tens of MiB) totalling ``--size-gib`` GiB, in nested directories,
 with a mix of contents (text, JPEG, PNG, PDF, ZIP, ELF, PE, SQLite, gzip, random data) and
-some extensions that do not match.
+some extensions that do not match. JPEGs carry a real encoder's segments up to the scan and
+PNGs a valid chunk chain (noise standing in for the compressed pixels), as on a real disk.
 
 (a) ingest: Dalil runs ``dalil ingest B1 --exhibit E1 --json`` in a fresh DALIL_HOME (SQLite)
 whose case and exhibit were created beforehand with ``dalil case create`` and ``dalil
@@ -35,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
 from common import WORK, Run, best, run, warm
@@ -51,8 +53,8 @@ _KINDS: tuple[tuple[int, str, bytes], ...] = (
     (8, "html", b"<!DOCTYPE html>\n<html><body>\n"),
     (6, "csv", b"id,name,amount,date\n"),
     (4, "log", b""),
-    (16, "jpg", b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"),
-    (5, "png", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"),
+    (16, "jpg", b"JPEG"),  # a real JPEG's headers up to its scan (see _jpeg_head)
+    (5, "png", b"PNG"),  # signature, IHDR, one IDAT holding the rest, IEND (see _png)
     (6, "pdf", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n"),
     (3, "zip", b"PK\x03\x04\x14\x00\x00\x00\x08\x00"),
     (4, "so", b"\x7fELF\x02\x01\x01\x00"),
@@ -68,6 +70,37 @@ _WORDS = ["evidence", "seized", "device", "wallet", "transfer", "account", "poli
           "suspect", "phone", "message", "address", "payment", "bank", "card", "court",
           "warrant", "image", "hash", "record", "custody", "server", "domain", "onion",
           "bitcoin", "tether", "exchange", "invoice", "contract", "email", "login"]
+
+
+def _jpeg_head() -> bytes:
+    """SOI, APP0 (JFIF), DQT, SOF0, DHT and SOS of a real (Pillow) JPEG: the segments a
+    camera or an editor writes before the entropy-coded data, which random bytes stand in
+    for. A JFIF header followed by noise is not a JPEG any tool would write."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (90, 140, 200)).save(buffer, "JPEG", quality=85)
+    data = buffer.getvalue()
+    sos = data.index(b"\xff\xda")
+    return data[: sos + 2 + int.from_bytes(data[sos + 2 : sos + 4], "big")]
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return (len(data).to_bytes(4, "big") + kind + data
+            + zlib.crc32(kind + data).to_bytes(4, "big"))
+
+
+def _png(body: bytes) -> bytes:
+    """A PNG whose image data (one IDAT chunk) is ``body``."""
+    header = (b"\x89PNG\r\n\x1a\n"
+              + _chunk(b"IHDR", (640).to_bytes(4, "big") + (480).to_bytes(4, "big")
+                       + bytes([8, 2, 0, 0, 0])))
+    return header + _chunk(b"IDAT", body) + _chunk(b"IEND", b"")
+
+
+_PNG_OVERHEAD = len(_png(b""))
 
 
 def _sizes(rng: random.Random, count: int, total: int) -> list[int]:
@@ -97,9 +130,15 @@ def _stage(folder: Path, files: int, total: int, seed: int) -> int:
     for d in dirs:
         (folder / d).mkdir(parents=True, exist_ok=True)
     weights = [k[0] for k in _KINDS]
+    jpeg = _jpeg_head()
     written = 0
     for number, size in enumerate(_sizes(rng, files, total)):
         _, extension, header = rng.choices(_KINDS, weights)[0]
+        if header == b"JPEG":
+            header = jpeg
+        elif header == b"PNG":
+            header = b""
+            size = max(size - _PNG_OVERHEAD, 1)  # the chunks around the body come on top
         marker = f"dalil-bench {seed} {number}\n".encode()
         textual = extension in _TEXTUAL and not header.startswith(b"\xff")
         pool = text if textual else noise
@@ -111,6 +150,8 @@ def _stage(folder: Path, files: int, total: int, seed: int) -> int:
                 content += pool[: size - len(content)]
         else:
             content = (header + marker)[:size]
+        if extension == "png":
+            content = _png(content)
         path = folder / rng.choice(dirs) / f"{rng.choice(_WORDS)}-{number}.{extension}"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
@@ -124,7 +165,7 @@ def _stage(folder: Path, files: int, total: int, seed: int) -> int:
 def ensure_image(files: int, size_gib: float, seed: int) -> Path:
     """The ext4 image for these parameters, made once (staging tree in /dev/shm)."""
     WORK.mkdir(exist_ok=True)
-    image = WORK / f"ingest-{files}f-{size_gib:g}GiB-seed{seed}-v2.ext4"
+    image = WORK / f"ingest-{files}f-{size_gib:g}GiB-seed{seed}-v3.ext4"
     if image.exists():
         return image
     shm = Path("/dev/shm") if Path("/dev/shm").is_dir() else None

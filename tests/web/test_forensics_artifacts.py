@@ -120,10 +120,10 @@ def test_photos_without_exif_are_not_read_again_for_it(case, tmp_path):
     services.ingest_exhibit(exhibit, actor="examiner")
     photo = FileRecord.objects.get(exhibit=exhibit, path="pictures/photo.jpg")
     logo = FileRecord.objects.get(exhibit=exhibit, path="pictures/logo.png")
-    # The JPEG's segments reach its image data with no EXIF segment: ruled out by the
-    # walk; a PNG may carry eXIf after its image data, so it is parsed.
+    # The JPEG's segments reach its image data, the PNG's chunks its end, with no EXIF:
+    # both ruled out by the walk, neither read again by the artifact step.
     assert photo.file_type == "jpeg" and photo.artifacts_ruled_out
-    assert not logo.artifacts_ruled_out
-    parsed = set(ParsedFile.objects.filter(exhibit=exhibit).values_list("record__path",
-                                                                        flat=True))
-    assert "pictures/logo.png" in parsed and "pictures/photo.jpg" not in parsed
+    assert logo.file_type == "png" and logo.artifacts_ruled_out
+    assert not ParsedFile.objects.filter(exhibit=exhibit, record__in=[photo, logo]).exists()
+    assert not FileRecord.objects.filter(exhibit=exhibit, path="docs/note.txt",
+                                         artifacts_ruled_out=True).exists()

@@ -54,6 +54,27 @@ def test_exif_after_a_long_segment_beyond_the_head_is_not_ruled_out():
     assert exif_possible(moved[:HEAD_SIZE]) is True
 
 
+def _png(exif: bytes | None = None) -> bytes:
+    buffer = io.BytesIO()
+    picture = Image.new("RGB", (16, 16), (10, 120, 30))
+    if exif is None:
+        picture.save(buffer, "PNG")
+    else:
+        picture.save(buffer, "PNG", exif=exif)
+    return buffer.getvalue()
+
+
+def test_a_whole_png_without_exif_is_ruled_out_and_one_with_exif_is_not(tmp_path):
+    plain, tagged = _png(), _png(_exif())
+    assert exif_possible(plain[:HEAD_SIZE]) is False
+    assert exif_possible(tagged[:HEAD_SIZE]) is True
+    (tmp_path / "tagged.png").write_bytes(tagged)
+    (record,) = parse_file(tmp_path / "tagged.png", [REGISTRY["exif"]])
+    assert record.make == "Dalil camera"  # type: ignore[attr-defined]
+    # A PNG longer than the head may hold eXIf after its image data: not ruled out.
+    assert exif_possible(plain[:40]) is True
+
+
 def test_other_formats_and_damaged_segment_chains_are_never_ruled_out():
     assert exif_possible(b"\x89PNG\r\n\x1a\n" + bytes(100)) is True
     assert exif_possible(b"\xff\xd8\x00\x00garbage") is True  # not a segment boundary

@@ -134,11 +134,29 @@ def _int(tags: dict[str, Any], *keys: str) -> int | None:
 _JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})  # markers without a length
 
 
+def _png_exif_possible(head: bytes) -> bool:
+    # eXIf may come after the image data: only a whole PNG inside the head (IEND reached)
+    # proves there is none.
+    pos, end = 8, len(head)
+    while pos + 8 <= end:
+        length = int.from_bytes(head[pos : pos + 4], "big")
+        kind = head[pos + 4 : pos + 8]
+        if kind == b"eXIf":
+            return True
+        if kind == b"IEND":
+            return False
+        pos += 12 + length
+    return True
+
+
 def exif_possible(head: bytes) -> bool:
-    """False when the first bytes of a JPEG prove it has no EXIF: its segments, read from
-    the start, reach the image data (SOS) or the end (EOI) without an ``Exif`` APP1.
-    True for anything else (other formats, a head that ends before the image data, a
-    malformed segment chain): only a certain answer rules a file out."""
+    """False when the first bytes of a JPEG or PNG prove it has no EXIF: a JPEG's segments,
+    read from the start, reach the image data (SOS) or the end (EOI) without an ``Exif``
+    APP1; a PNG's chunks reach IEND without ``eXIf``. True for anything else (other
+    formats, a head that ends first, a malformed chain): only a certain answer rules a file
+    out."""
+    if head[:8] == b"\x89PNG\r\n\x1a\n":
+        return _png_exif_possible(head)
     if head[:2] != b"\xff\xd8":
         return True
     pos, end = 2, len(head)
