@@ -13,6 +13,7 @@ records were already yielded.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import os
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -150,6 +151,15 @@ class Parser:
 
 
 REGISTRY: dict[str, Parser] = {}
+PLUGINS = ("android", "chrome", "evtx", "exif", "firefox", "registry", "telegram")
+"""The plugin modules of this package, imported by :func:`load_plugins`."""
+
+
+def load_plugins() -> dict[str, Parser]:
+    """Import every plugin module (each registers its parsers); the filled registry."""
+    for name in PLUGINS:
+        importlib.import_module(f"dalil.engine.forensics.artifacts.{name}")
+    return REGISTRY
 
 
 def register(name: str, description: str, *, names: tuple[str, ...] = (),

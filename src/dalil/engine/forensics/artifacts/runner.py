@@ -23,6 +23,7 @@ from dalil.engine.forensics.artifacts.base import (
     ArtifactRecord,
     Parser,
     Source,
+    load_plugins,
     run_parser,
 )
 from dalil.engine.forensics.extract import read_content
@@ -37,6 +38,7 @@ MAX_COPY = 4 * 1024**3
 
 def select_parsers(names: Iterable[str] | None = None) -> list[Parser]:
     """The registered parsers, or those named (``ValueError`` naming an unknown one)."""
+    load_plugins()
     if names is None:
         return list(REGISTRY.values())
     chosen = []
