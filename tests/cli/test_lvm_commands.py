@@ -106,3 +106,23 @@ def test_carve_inside_a_logical_volume(disk: BuiltPhysicalVolume, tmp_path: Path
     assert "LVM logical volume exchange" in report["space"]["layer"]
     assert report["options"]["logical"] == "exchange"
 
+
+
+def test_hashset_build_and_artifacts_reach_a_logical_volume(disk: BuiltPhysicalVolume,
+                                                            tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch,
+                                                            ) -> None:
+    monkeypatch.setenv("DALIL_HOME", str(tmp_path / "home"))
+    root, _exchange = disk.volumes
+    built = json.loads(dalil("hashset", "build", str(disk.path), "--name", "lv-root",
+                             "--volume", "2", "--logical", "root", "--json").stdout)
+    assert built["entries"] >= len(root.files)
+    planted = root.files[0]
+    digest = hashlib.sha256(planted.data).hexdigest()
+    found = dalil("hashset", "lookup", digest).stdout
+    assert "lv-root" in found
+    result = runner.invoke(app, ["artifacts", str(disk.path), "--volume", "2", "--logical",
+                                 "nothing-here", "--json"])
+    assert result.exit_code != 0 and "nothing-here" in result.output
+    assert dalil("artifacts", str(disk.path), "--volume", "2", "--logical", "root",
+                 "--json").stdout.startswith(("[", "{"))

@@ -9,7 +9,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from dalil.cli.forensics import VOLUME_HELP, _file_system, _opened, _report
+from dalil.cli.forensics import LOGICAL_HELP, VOLUME_HELP, _file_system, _opened, _report
 from dalil.cli.output import err, fail, out, print_json
 from dalil.cli.root import app
 from dalil.engine.forensics.artifacts import ArtifactError, parse_file_system, select_parsers
@@ -127,6 +127,7 @@ def hashset_build(
     name: str = typer.Option(..., "--name", help="Name of the new hash set."),
     known: Known = typer.Option(Known.good, "--known", help="good (default) or bad."),
     volume: int | None = typer.Option(None, "--volume", help=VOLUME_HELP),
+    logical: str | None = typer.Option(None, "--logical", help=LOGICAL_HELP),
     replace: bool = typer.Option(False, "--replace", help="Replace a set of the same name."),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
@@ -138,7 +139,7 @@ def hashset_build(
             skipped.append(record)
 
     with _opened(image_path) as image, _store() as store:
-        fs = _file_system(image, volume)
+        fs = _file_system(image, volume, logical=logical)
         try:
             info = build_hash_set(store, fs, name, known.value, replace=replace,
                                   on_problem=_report, on_file=note)
@@ -157,12 +158,14 @@ def hashset_build(
 def artifacts(
     image_path: str = typer.Argument(..., metavar="IMAGE"),
     volume: int | None = typer.Option(None, "--volume", help=VOLUME_HELP),
+    logical: str | None = typer.Option(None, "--logical", help=LOGICAL_HELP),
     parser: list[str] | None = typer.Option(None, "--parser",
                                             help="Only this parser (repeatable)."),
     deleted: bool = typer.Option(False, "--deleted", help="Also parse deleted files."),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """Parse browser history, EXIF, Telegram exports, Android SMS and contacts in IMAGE."""
+    """Parse browser history, EXIF, Telegram exports, Android SMS and contacts, Windows
+    registry hives and event logs in IMAGE."""
     try:
         chosen = select_parsers(parser or None)
     except ValueError as exc:
@@ -170,7 +173,7 @@ def artifacts(
     records: list[dict[str, Any]] = []
     problems = 0
     with _opened(image_path) as image:
-        fs = _file_system(image, volume)
+        fs = _file_system(image, volume, logical=logical)
         for record in parse_file_system(fs, parsers=chosen, include_deleted=deleted,
                                         on_problem=_report):
             if isinstance(record, ArtifactError):
