@@ -8,14 +8,17 @@ import os
 import shutil
 import struct
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dalil.engine.forensics.extract import ExtractError, extract_all, find_by_path, read_content
 from dalil.engine.forensics.filesystem import FileSystemError, open_file_system, select_volume
 from dalil.engine.forensics.image import ImageError, open_image
-from dalil.engine.forensics.walk import Walk
+from dalil.engine.forensics.walk import Walk, _time
 
 MIB = 1024 * 1024
 
@@ -258,3 +261,19 @@ def test_ewf_bad_segment_never_crashes(ewf_set: Path) -> None:
                     b"".join(read_content(fs, entry))
                 except ExtractError as exc:
                     assert str(ewf_set) in str(exc) and entry.path in str(exc)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(-(2**63), 2**63 - 1), st.integers(0, 999_999_999))
+def test_any_inode_time_gives_a_time_or_none(seconds: int, nano: int) -> None:
+    # NTFS stores 64-bit FILETIMEs: a damaged MFT entry can hold year 30828, which no
+    # datetime holds; the entry is listed without that time, the walk goes on.
+    value = _time(seconds, nano)
+    assert value is None or (value.tzinfo is UTC and value.year <= 9999)
+
+
+def test_inode_times_before_1970_and_beyond_9999() -> None:
+    assert _time(-1, 0) == datetime(1969, 12, 31, 23, 59, 59, tzinfo=UTC)
+    assert _time(2**40, 0) is None
+    assert _time(1_700_000_000, 999_999_999) == datetime(2023, 11, 14, 22, 13, 20, 999_999,
+                                                         tzinfo=UTC)

@@ -42,6 +42,7 @@ ATTR_NTFS_DATA = int(pytsk3.TSK_FS_ATTR_TYPE_NTFS_DATA)
 ATTR_NTFS_IDXROOT = int(pytsk3.TSK_FS_ATTR_TYPE_NTFS_IDXROOT)
 MAX_DEPTH = 128  # as TSK's directory walk
 _FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
+_UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 _CONTROL_TO_CARET = bytes(0x5E if b < 0x20 else b for b in range(256))
@@ -58,7 +59,10 @@ def _time(seconds: int, nano: int) -> datetime | None:
     # building the datetime is a fifth of a listing's time.
     if not seconds and not nano:
         return None
-    return datetime.fromtimestamp(seconds, UTC) + timedelta(microseconds=nano // 1000)
+    try:
+        return _UNIX_EPOCH + timedelta(seconds=seconds, microseconds=nano // 1000)
+    except OverflowError:  # a damaged inode's time beyond year 9999: no time, not a crash
+        return None
 
 
 @lru_cache(maxsize=1 << 16)
