@@ -87,3 +87,12 @@ def test_other_formats_and_damaged_segment_chains_are_never_ruled_out():
 def test_any_head_gets_an_answer(tail):
     assert exif_possible(b"\xff\xd8" + tail) in (True, False)
     assert exif_possible(tail) in (True, False)
+
+
+def test_a_file_cut_short_is_ruled_out_only_when_the_head_is_all_of_it():
+    for picture in (_jpeg(), _png()):
+        cut = picture[: len(picture) // 3]  # ends inside the headers
+        assert exif_possible(cut, whole=False) is True  # more may follow
+        assert exif_possible(cut, whole=True) is False  # nothing follows: no EXIF
+    tagged = _jpeg(_exif())
+    assert exif_possible(tagged[:40], whole=True) is True  # the EXIF segment begins in it

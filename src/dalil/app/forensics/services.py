@@ -74,7 +74,7 @@ from dalil.engine.forensics.volume import Volume, file_system_volumes
 from dalil.engine.forensics.walk import Entry, WalkProblem, walk_files
 
 ALGORITHMS = ("md5", "sha1", "sha256")
-BATCH_SIZE = 2000
+BATCH_SIZE = 5000
 JOB_KIND = "ingest_exhibit"
 
 
@@ -614,7 +614,8 @@ class _Ingest:
             if kind.label in self.head_labels:  # only types a parser can rule out by head
                 applicable = [p for p in self.parsers if p.applies_to(entry.name, kind.label)]
                 row["artifacts_ruled_out"] = bool(applicable) and not any(
-                    p.may_hold(head) for p in applicable)
+                    p.may_hold(head, done <= len(head) and not row["error"])
+                    for p in applicable)
         return row
 
 

@@ -129,14 +129,16 @@ class Parser:
     names: frozenset[str] = frozenset()  # lower-case base names; empty: any name
     types: frozenset[str] = frozenset()  # content type labels; empty: any content
     suffixes: frozenset[str] = frozenset()  # lower-case name endings (".evtx"), or names
-    # From the first bytes of a file (HEAD_SIZE, read anyway to type it): False only when
-    # they prove the file holds nothing for this parser (a JPEG whose image data starts
-    # before any EXIF segment). Lets a walk skip most files of a common type.
-    head: Callable[[bytes], bool] | None = None
+    # From the first bytes of a file (HEAD_SIZE, read anyway to type it) and whether they
+    # are the whole file: False only when they prove the file holds nothing for this
+    # parser (a JPEG whose image data starts before any EXIF segment). Lets a walk skip
+    # most files of a common type.
+    head: Callable[[bytes, bool], bool] | None = None
 
-    def may_hold(self, head: bytes) -> bool:
-        """Whether a file starting with ``head`` may hold this parser's artifact."""
-        return self.head is None or self.head(head)
+    def may_hold(self, head: bytes, whole: bool = False) -> bool:
+        """Whether a file starting with ``head`` (all of it when ``whole``) may hold this
+        parser's artifact."""
+        return self.head is None or self.head(head, whole)
 
     def name_matches(self, path: str) -> bool:
         if not self.names and not self.suffixes:
@@ -164,7 +166,8 @@ def load_plugins() -> dict[str, Parser]:
 
 def register(name: str, description: str, *, names: tuple[str, ...] = (),
              types: tuple[str, ...] = (),
-             suffixes: tuple[str, ...] = (), head: Callable[[bytes], bool] | None = None,
+             suffixes: tuple[str, ...] = (),
+             head: Callable[[bytes, bool], bool] | None = None,
              ) -> Callable[[ParseFunction], ParseFunction]:
     """Decorator: register ``function`` as parser ``name`` for the given names/types; a
     file name matches when it is one of ``names`` or ends with one of ``suffixes``;

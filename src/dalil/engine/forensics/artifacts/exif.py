@@ -134,9 +134,9 @@ def _int(tags: dict[str, Any], *keys: str) -> int | None:
 _JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})  # markers without a length
 
 
-def _png_exif_possible(head: bytes) -> bool:
-    # eXIf may come after the image data: only a whole PNG inside the head (IEND reached)
-    # proves there is none.
+def _png_exif_possible(head: bytes, whole: bool) -> bool:
+    # eXIf may come after the image data: only the whole PNG (IEND reached, or the end of
+    # a file cut short) proves there is none.
     pos, end = 8, len(head)
     while pos + 8 <= end:
         length = int.from_bytes(head[pos : pos + 4], "big")
@@ -146,17 +146,18 @@ def _png_exif_possible(head: bytes) -> bool:
         if kind == b"IEND":
             return False
         pos += 12 + length
-    return True
+    return not whole
 
 
-def exif_possible(head: bytes) -> bool:
+def exif_possible(head: bytes, whole: bool = False) -> bool:
     """False when the first bytes of a JPEG or PNG prove it has no EXIF: a JPEG's segments,
     read from the start, reach the image data (SOS) or the end (EOI) without an ``Exif``
-    APP1; a PNG's chunks reach IEND without ``eXIf``. True for anything else (other
-    formats, a head that ends first, a malformed chain): only a certain answer rules a file
-    out."""
+    APP1; a PNG's chunks reach IEND without ``eXIf``; or, when ``head`` is the ``whole``
+    file, its segments or chunks run to its end without one (a file cut short). True for
+    anything else (other formats, a head that ends first, a malformed chain): only a
+    certain answer rules a file out."""
     if head[:8] == b"\x89PNG\r\n\x1a\n":
-        return _png_exif_possible(head)
+        return _png_exif_possible(head, whole)
     if head[:2] != b"\xff\xd8":
         return True
     pos, end = 2, len(head)
@@ -178,7 +179,7 @@ def exif_possible(head: bytes) -> bool:
         if marker == 0xE1 and head[pos + 4 : pos + 10] == b"Exif\x00\x00":
             return True
         pos += 2 + length
-    return True
+    return not whole
 
 
 @register("exif", "EXIF metadata of photos, with GPS position",

@@ -117,7 +117,8 @@ def parse_file_system(
                     with TskFileStream(fs, entry) as stream:
                         head = stream.read(HEAD_SIZE) or b""
                     label = identify_head(head).label
-                    by_name = [p for p in by_name if p.may_hold(head)]
+                    whole = entry.size <= len(head)
+                    by_name = [p for p in by_name if p.may_hold(head, whole)]
                 except OSError:
                     label = None  # unreadable: the parsers that need no type still run
             yield from parse_entry(fs, entry, label, parsers=by_name, folder=folder,
