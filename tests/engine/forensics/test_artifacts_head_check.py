@@ -14,14 +14,22 @@ from dalil.engine.forensics.artifacts.exif import exif_possible
 from dalil.engine.forensics.filetype import HEAD_SIZE
 
 
-def _jpeg(exif: bytes | None = None) -> bytes:
+def _picture(kind: str, exif: bytes | None = None) -> bytes:
     buffer = io.BytesIO()
     picture = Image.new("RGB", (16, 16), (10, 120, 30))
     if exif is None:
-        picture.save(buffer, "JPEG")
+        picture.save(buffer, kind)
     else:
-        picture.save(buffer, "JPEG", exif=exif)
+        picture.save(buffer, kind, exif=exif)
     return buffer.getvalue()
+
+
+def _jpeg(exif: bytes | None = None) -> bytes:
+    return _picture("JPEG", exif)
+
+
+def _png(exif: bytes | None = None) -> bytes:
+    return _picture("PNG", exif)
 
 
 def _exif() -> bytes:
@@ -52,16 +60,6 @@ def test_exif_after_a_long_segment_beyond_the_head_is_not_ruled_out():
     app2 = b"\xff\xe2" + (60_000 + 2).to_bytes(2, "big") + bytes(60_000)
     moved = tagged[:2] + app2 + tagged[2:]
     assert exif_possible(moved[:HEAD_SIZE]) is True
-
-
-def _png(exif: bytes | None = None) -> bytes:
-    buffer = io.BytesIO()
-    picture = Image.new("RGB", (16, 16), (10, 120, 30))
-    if exif is None:
-        picture.save(buffer, "PNG")
-    else:
-        picture.save(buffer, "PNG", exif=exif)
-    return buffer.getvalue()
 
 
 def test_a_whole_png_without_exif_is_ruled_out_and_one_with_exif_is_not(tmp_path):
