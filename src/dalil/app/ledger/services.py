@@ -7,9 +7,7 @@ the finding, and a case-level custody note saying it was recorded, in one transa
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import threading
 from collections import OrderedDict
@@ -21,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
-from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from dalil import __version__
@@ -284,44 +281,6 @@ def cluster_rows(result: dict[str, Any]) -> list[list[Any]]:
                          t.get("source") or "", t.get("confidence") or "",
                          t.get("currency") or "", t.get("file") or ""])
     return rows
-
-
-def _cell(value: Any) -> Any:
-    """A text cell a spreadsheet will not run as a formula (numbers stay numbers)."""
-    if isinstance(value, bool) or value is None:
-        return "" if value is None else str(value)
-    if isinstance(value, int | float):
-        return value
-    text = str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r", "|") else text
-
-
-def to_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow([_cell(v) for v in row])
-    return buffer.getvalue().encode("utf-8")
-
-
-def to_xlsx(header: Sequence[str], rows: Iterable[Sequence[Any]], title: str,
-            about: Sequence[tuple[str, Any]] = ()) -> bytes:
-    """An XLSX workbook: the rows on one sheet, provenance (``about``) on a second one."""
-    from openpyxl import Workbook
-
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(title=title[:31])
-    sheet.append(list(header))
-    for row in rows:
-        sheet.append([_cell(v) for v in row])
-    if about:
-        info = workbook.create_sheet(title=_("Provenance")[:31])
-        for key, value in about:
-            info.append([_cell(str(key)), _cell("" if value is None else str(value))])
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
 
 
 def parameter_rows(parameters: dict[str, Any]) -> list[tuple[str, str]]:

@@ -35,6 +35,7 @@ from dalil.app.ledger.forms import (
     WhyForm,
 )
 from dalil.app.ledger.models import LedgerFinding
+from dalil.app.web.exports import to_csv, to_xlsx
 from dalil.engine.ledger.trace import TraceError
 
 MEMBERS_PER_PAGE = 100
@@ -208,11 +209,11 @@ def _export(kind: str, fmt: str, parameters: dict[str, Any], result: dict[str, A
         header, rows, sheet = services.CLUSTER_HEADER, services.cluster_rows(result), \
             _("Cluster")
     if fmt == "csv":
-        return _file(services.to_csv(header, rows), fmt, name)
+        return _file(to_csv(header, rows), fmt, name)
     about = services.provenance(parameters, services.StoreInfo(**source))
     if finding is not None:
         about.append(("finding", f"{finding.case.number} #{finding.pk}"))
-    return _file(services.to_xlsx(header, rows, sheet, about), fmt, name)
+    return _file(to_xlsx(header, rows, sheet, about), fmt, name)
 
 
 @login_required
