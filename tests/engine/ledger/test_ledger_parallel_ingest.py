@@ -93,3 +93,19 @@ def test_shared_blocks_with_repeats_ingest_alike_in_parallel(shared_data, tmp_pa
     alone, shared = LedgerStore(tmp_path / "a"), LedgerStore(tmp_path / "b")
     assert alone.ingest(files, workers=1).to_dict() == shared.ingest(files, workers=2).to_dict()
     assert _contents(shared) == _contents(alone)
+
+
+def test_the_number_of_workers_asked_for_is_the_number_started(chain_files, tmp_path,
+                                                               monkeypatch):
+    import dalil.engine.ledger.store as store_module
+
+    started: list[int] = []
+    real = store_module._fork_pool
+
+    def counting(workers, seen):
+        started.append(workers)
+        return real(workers, seen)
+
+    monkeypatch.setattr(store_module, "_fork_pool", counting)
+    LedgerStore(tmp_path / "store").ingest(chain_files, workers=2)
+    assert started == [2]

@@ -367,12 +367,14 @@ def _worker_count(paths: Sequence[Path], sizes: list[int], workers: int | None) 
     return max(1, min(workers, len(paths)))
 
 
-def _parallel_groups(paths: Sequence[Path], workers: int | None) -> list[list[Path]]:
-    """Consecutive groups of ``paths`` of about equal size, or [] to read them in-process."""
+def _parallel_groups(paths: Sequence[Path],
+                     workers: int | None) -> tuple[list[list[Path]], int]:
+    """Consecutive groups of ``paths`` of about equal size and the number of workers to
+    read them, or ``([], 1)`` to read them in-process."""
     sizes = [p.stat().st_size if p.is_file() else 0 for p in paths]
     count = _worker_count(paths, sizes, workers)
     if count <= 1:
-        return []
+        return [], 1
     # Three groups per worker: a large file late in the list does not leave the others idle.
     target = max(1, sum(sizes) // (count * 3))
     groups: list[list[Path]] = [[]]
@@ -383,7 +385,7 @@ def _parallel_groups(paths: Sequence[Path], workers: int | None) -> list[list[Pa
             filled = 0
         groups[-1].append(path)
         filled += size
-    return groups
+    return groups, min(count, len(groups))
 
 
 def _init_worker(seen: set[str]) -> None:
@@ -391,8 +393,8 @@ def _init_worker(seen: set[str]) -> None:
     _WORKER_SEEN = seen
 
 
-def _fork_pool(groups: int, seen: set[str]) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(max_workers=min(groups, _MAX_WORKERS),
+def _fork_pool(workers: int, seen: set[str]) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(max_workers=workers,
                                mp_context=multiprocessing.get_context("fork"),
                                initializer=_init_worker, initargs=(seen,))
 
@@ -565,10 +567,10 @@ class LedgerStore:
         report = IngestReport()
         number = self._next_part()
         pending: deque[Future[None]] = deque()
-        groups = _parallel_groups(files, workers)
+        groups, processes = _parallel_groups(files, workers)
         # The pool is forked before the writer thread starts: a child never inherits a
         # thread (or a lock held by one) from this process.
-        pool = _fork_pool(len(groups), seen) if groups else None
+        pool = _fork_pool(processes, seen) if groups else None
         writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dalil-ledger-writer")
 
         def commit(keys: list[str], tables: dict[str, pa.Table]) -> None:
