@@ -30,7 +30,7 @@ from dalil.app.forensics.models import ArtifactRecord, FileRecord, IngestRun, Pa
 from dalil.app.jobs import services as jobs
 from dalil.engine.forensics.artifacts import Parser, parse_entry, select_parsers
 from dalil.engine.forensics.artifacts.base import ArtifactRecord as EngineRecord
-from dalil.engine.forensics.filesystem import FileSystem, FileSystemError, open_file_system
+from dalil.engine.forensics.filesystem import FileSystem, FileSystemError
 from dalil.engine.forensics.image import Image, TskImage
 from dalil.engine.forensics.timeline import artifact_event
 from dalil.engine.forensics.volume import Volume
@@ -55,7 +55,7 @@ def candidates(exhibit: Exhibit, parsers: Iterable[Parser]) -> QuerySet[FileReco
     return (FileRecord.objects.filter(exhibit=exhibit, type="file", md5__isnull=False)
             .filter(query).filter(artifact_scan__isnull=True)
             .exclude(artifacts_ruled_out=True)
-            .order_by("volume_index", "seq"))
+            .order_by("volume_index", "logical_volume", "seq"))
 
 
 def _rows(exhibit: Exhibit, run: IngestRun, record: FileRecord,
@@ -87,7 +87,8 @@ def ingest_artifacts(exhibit: Exhibit, run: IngestRun, image: Image, tsk: TskIma
     temp_root = Path(settings.DALIL_HOME) / "tmp"
     temp_root.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="artifacts-", dir=temp_root))
-    opened: dict[int, FileSystem | None] = {}
+    # One open file system per walk unit: a volume, or an LVM logical volume in it.
+    opened: dict[tuple[int, str], FileSystem | None] = {}
     stored = 0
     try:
         for start in range(0, len(pending), CHUNK):
@@ -99,15 +100,16 @@ def ingest_artifacts(exhibit: Exhibit, run: IngestRun, image: Image, tsk: TskIma
             parsed: list[ParsedFile] = []
             for pk in pending[start:start + CHUNK]:
                 record = chunk[pk]
-                if record.volume_index not in opened:
+                unit = (record.volume_index, record.logical_volume)
+                if unit not in opened:
                     volume = by_index.get(record.volume_index)
                     try:
-                        opened[record.volume_index] = (
-                            open_file_system(image, volume, tsk) if volume is not None
-                            else None)
+                        opened[unit] = (services.open_volume_file_system(
+                            image, volume, record.logical_volume, tsk)
+                            if volume is not None else None)
                     except FileSystemError:
-                        opened[record.volume_index] = None
-                fs = opened[record.volume_index]
+                        opened[unit] = None
+                fs = opened[unit]
                 if fs is None:
                     continue  # the walk recorded why this volume cannot be read
                 applicable = [p for p in parsers

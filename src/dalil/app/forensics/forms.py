@@ -36,6 +36,8 @@ class _TimeRange(forms.Form):
 class BrowseForm(_TimeRange):
     dir = forms.CharField(required=False, widget=forms.HiddenInput)
     vol = forms.IntegerField(label=_("volume"), required=False, widget=forms.HiddenInput)
+    lv = forms.CharField(label=_("logical volume"), required=False, max_length=128,
+                         widget=forms.HiddenInput)
     sub = forms.BooleanField(label=_("include subfolders"), required=False)
     q = forms.CharField(label=_("path contains"), required=False, max_length=300)
     deleted = forms.ChoiceField(label=_("deleted"), choices=DELETED, required=False)

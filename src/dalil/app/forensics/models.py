@@ -38,7 +38,9 @@ class IngestRun(models.Model):
     skipped = models.PositiveIntegerField(_("entries already stored"), default=0)
     errors = models.PositiveIntegerField(_("errors"), default=0)
     known_bad = models.PositiveIntegerField(_("known-bad files"), default=0)
-    completed_volumes = models.JSONField(default=list)  # volume indexes walked to the end
+    # What was walked to the end: a volume's index, or {"volume": N, "logical_volume": NAME}
+    # for an LVM logical volume (see services.completed_volumes).
+    completed_volumes = models.JSONField(default=list)
     error = models.TextField(_("error"), blank=True)
 
     class Meta:
@@ -61,9 +63,13 @@ class FileRecord(models.Model):
                                 related_name="file_records", db_index=False)
     run = models.ForeignKey(IngestRun, on_delete=models.PROTECT, related_name="records")
     volume_index = models.IntegerField(_("volume"))
-    volume_offset = models.BigIntegerField(_("volume offset"))
+    volume_offset = models.BigIntegerField(_("volume offset"))  # the PV's, for an LV
+    # The LVM logical volume's name ("" for a file system walked directly in the volume):
+    # names are unique in a volume group and survive lvextend, unlike positions.
+    logical_volume = models.CharField(_("logical volume"), max_length=128, blank=True,
+                                      default="")
     fs_type = models.CharField(_("file system"), max_length=20)
-    seq = models.PositiveIntegerField()  # position in the volume's walk (resume key)
+    seq = models.PositiveIntegerField()  # position in the walk of its (logical) volume
     inode = models.BigIntegerField(_("inode"))
     address = models.CharField(_("address"), max_length=60)  # fls form: 13 or 4-128-4
     attr_type = models.IntegerField(null=True, blank=True)  # NTFS stream
@@ -94,13 +100,14 @@ class FileRecord(models.Model):
     artifacts_ruled_out = models.BooleanField(default=False)
 
     class Meta:
-        ordering = ["volume_index", "seq"]
+        ordering = ["volume_index", "logical_volume", "seq"]
         constraints = [
-            models.UniqueConstraint(fields=["exhibit", "volume_index", "seq"],
+            models.UniqueConstraint(fields=["exhibit", "volume_index", "logical_volume", "seq"],
                                     name="file_record_walk_position_unique"),
         ]
         indexes = [
-            models.Index(fields=["exhibit", "volume_index", "parent"]),
+            models.Index(fields=["exhibit", "volume_index", "logical_volume", "parent"],
+                         name="file_record_folder_idx"),
             models.Index(fields=["exhibit", "deleted"]),
             models.Index(fields=["exhibit", "mtime"]),
         ]
@@ -129,6 +136,7 @@ class IngestProblem(models.Model):
     run = models.ForeignKey(IngestRun, on_delete=models.PROTECT, related_name="problems")
     volume_index = models.IntegerField(null=True, blank=True)
     volume_offset = models.BigIntegerField(null=True, blank=True)
+    logical_volume = models.CharField(max_length=128, blank=True, default="")  # LVM LV name
     kind = models.CharField(max_length=20)  # directory, volume, file
     path = models.TextField(blank=True)
     inode = models.BigIntegerField(null=True, blank=True)
@@ -137,8 +145,8 @@ class IngestProblem(models.Model):
     class Meta:
         ordering = ["id"]
         constraints = [
-            models.UniqueConstraint(fields=["exhibit", "volume_index", "kind", "path", "inode"],
-                                    name="ingest_problem_once"),
+            models.UniqueConstraint(fields=["exhibit", "volume_index", "logical_volume", "kind",
+                                            "path", "inode"], name="ingest_problem_once"),
         ]
 
 

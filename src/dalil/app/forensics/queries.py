@@ -52,6 +52,8 @@ def browse(exhibit: Exhibit, data: Mapping[str, Any]) -> QuerySet[FileRecord]:
     records = common_filters(FileRecord.objects.filter(exhibit=exhibit), data)
     if data.get("vol") is not None:
         records = records.filter(volume_index=data["vol"])
+        if data.get("lv"):  # an LVM logical volume of that volume
+            records = records.filter(logical_volume=data["lv"])
     folder = data.get("dir") or ""
     if data.get("sub"):
         if folder:
@@ -80,7 +82,7 @@ def browse(exhibit: Exhibit, data: Mapping[str, Any]) -> QuerySet[FileRecord]:
                 bounds[f"{name}__lte"] = end
             query |= Q(**bounds)
         records = records.filter(query)
-    return records.order_by("volume_index", "-type", "name", "seq")
+    return records.order_by("volume_index", "logical_volume", "-type", "name", "seq")
 
 
 def file_types(exhibit: Exhibit) -> list[str]:
@@ -89,9 +91,11 @@ def file_types(exhibit: Exhibit) -> list[str]:
 
 
 def volumes(exhibit: Exhibit) -> list[Any]:
-    return list(FileRecord.objects.filter(exhibit=exhibit).values("volume_index",
-                                                                   "volume_offset", "fs_type")
-                .distinct().order_by("volume_index"))
+    """The walked units of the exhibit: each volume, or each LVM logical volume in it
+    (``logical_volume`` "" for a volume walked directly), with offset and file system."""
+    return list(FileRecord.objects.filter(exhibit=exhibit).values(
+        "volume_index", "logical_volume", "volume_offset", "fs_type")
+        .distinct().order_by("volume_index", "logical_volume"))
 
 
 def breadcrumbs(folder: str) -> list[tuple[str, str]]:

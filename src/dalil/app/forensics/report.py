@@ -21,6 +21,8 @@ def bookmarked_files(case: Case) -> Iterator[BookmarkedItem]:
         details = [(_("volume"), f"{record.volume_index} ({record.fs_type}, "
                                  f"{_('offset')} {record.volume_offset})"),
                    (_("inode"), record.address), (_("size (bytes)"), str(record.size))]
+        if record.logical_volume:
+            details.insert(1, (_("logical volume (LVM)"), record.logical_volume))
         if record.file_type:
             details.append((_("content type"), record.file_type))
         if record.mtime:

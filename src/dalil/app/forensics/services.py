@@ -54,7 +54,12 @@ from dalil.engine.evidence.blobstore import BlobStoreError
 from dalil.engine.forensics.artifacts import select_parsers
 from dalil.engine.forensics.extract import ExtractError, read_content, safe_component
 from dalil.engine.forensics.filehash import ConcurrentHasher, TskFileStream, is_regular_file
-from dalil.engine.forensics.filesystem import FileSystem, FileSystemError, open_file_system
+from dalil.engine.forensics.filesystem import (
+    FileSystem,
+    FileSystemError,
+    open_file_system,
+    open_logical_file_system,
+)
 from dalil.engine.forensics.filetype import (
     HEAD_SIZE,
     NEEDS_LIBMAGIC,
@@ -70,6 +75,12 @@ from dalil.engine.forensics.hashsets import (
     verdict,
 )
 from dalil.engine.forensics.image import Image, ImageError, TskImage, open_image
+from dalil.engine.forensics.logical import (
+    LogicalVolume,
+    LogicalVolumeError,
+    is_lvm,
+    list_logical_volumes,
+)
 from dalil.engine.forensics.volume import Volume, file_system_volumes
 from dalil.engine.forensics.walk import Entry, WalkProblem, walk_files
 
@@ -471,11 +482,13 @@ class _Ingest:
                           f"{run.files_hashed} files hashed ({_size(run.bytes_hashed)})")
 
     def problem(self, volume: Volume | None, kind: str, path: str, inode: int | None,
-                message: str) -> None:
+                message: str, logical: str = "") -> None:
+        """Record a place the walk could not read; ``logical``: the LVM logical volume's
+        name ("" outside one)."""
         self.problems.append(IngestProblem(
             exhibit=self.exhibit, run=self.run, kind=kind, path=path, inode=inode,
             volume_index=volume.index if volume else None,
-            volume_offset=volume.offset if volume else None,
+            volume_offset=volume.offset if volume else None, logical_volume=logical,
             message=_where(message, self.folder, self.exhibit)))
 
     def flush(self) -> None:
@@ -532,32 +545,40 @@ class _Ingest:
 
     # the walk
 
-    def volume(self, image: Image, tsk: TskImage, volume: Volume) -> bool:
-        """Walk one volume, storing what is not stored yet; False if it has no file system."""
+    def volume(self, image: Image, tsk: TskImage, volume: Volume,
+               logical: LogicalVolume | None = None) -> bool:
+        """Walk one volume (or its LVM logical volume ``logical``: a unit of its own, with
+        its own walk positions), storing what is not stored yet; False if it has no file
+        system."""
+        name = logical.name if logical is not None else ""
         try:
-            fs = open_file_system(image, volume, tsk)
+            fs = open_volume_file_system(image, volume, name, tsk)
         except FileSystemError as exc:
-            self.problem(volume, "volume", "", None, f"exhibit {self.exhibit}: {exc}")
+            message = (_unit_message(self.exhibit, self.folder, volume, name, str(exc))
+                       if name else f"exhibit {self.exhibit}: {exc}")
+            self.problem(volume, "volume", "", None, message, logical=name)
             self.flush()
             return False
-        self.volume_text = f"volume {volume.index} ({fs.kind}): "
-        stored = FileRecord.objects.filter(exhibit=self.exhibit, volume_index=volume.index)
+        unit = f"volume {volume.index}, LV {name}" if name else f"volume {volume.index}"
+        self.volume_text = f"{unit} ({fs.kind}): "
+        stored = FileRecord.objects.filter(exhibit=self.exhibit, volume_index=volume.index,
+                                           logical_volume=name)
         last = stored.order_by("-seq").first()
         resume_after = last.seq if last else -1
 
         def on_problem(problem: WalkProblem) -> None:
             self.problem(volume, "directory", problem.path, problem.inode,
-                         f"exhibit {self.exhibit}: {problem.message}")
+                         f"exhibit {self.exhibit}: {problem.message}", logical=name)
 
         common = {"exhibit_id": self.exhibit.pk, "run_id": self.run.pk,
                   "volume_index": volume.index, "volume_offset": volume.offset,
-                  "fs_type": fs.kind}
+                  "logical_volume": name, "fs_type": fs.kind}
         for seq, (entry, tsk_file) in enumerate(walk_files(fs, on_problem=on_problem)):
             if seq <= resume_after:
                 if seq == resume_after and last is not None and (
                         entry.inode, entry.path) != (last.inode, last.path):
                     raise IngestError(
-                        f"exhibit {self.exhibit}, volume {volume.index}: the image does not "
+                        f"exhibit {self.exhibit}, {unit}: the image does not "
                         f"match what an earlier run stored (entry {seq} was {last.path!r}, "
                         f"inode {last.inode}; it is now {entry.path!r}, inode {entry.inode})")
                 self.run.skipped += 1
@@ -568,7 +589,8 @@ class _Ingest:
                 if self.ctx.cancelled():
                     raise jobs.JobCancelled()
             self.report()
-        self.run.completed_volumes = [*self.run.completed_volumes, volume.index]
+        self.run.completed_volumes = [*self.run.completed_volumes,
+                                      _completed_entry(volume.index, name)]
         self.flush()
         return True
 
@@ -648,12 +670,73 @@ def _where(text: str, folder: Path | None, exhibit: Exhibit) -> str:
     return text
 
 
-def completed_volumes(exhibit: Exhibit) -> set[int]:
-    done: set[int] = set()
+def completed_volumes(exhibit: Exhibit) -> set[tuple[int, str]]:
+    """The walk units that some run of ``exhibit`` walked to the end: (volume index, LVM
+    logical volume name, "" for a volume walked directly). Runs store a volume as its
+    index (as runs before logical volumes did) and an LV as {"volume", "logical_volume"}."""
+    done: set[tuple[int, str]] = set()
     for volumes in IngestRun.objects.filter(exhibit=exhibit).values_list("completed_volumes",
                                                                           flat=True):
-        done.update(int(v) for v in volumes or [])
+        for item in volumes or []:
+            if isinstance(item, dict):
+                done.add((int(item["volume"]), str(item.get("logical_volume") or "")))
+            else:
+                done.add((int(item), ""))
     return done
+
+
+def _completed_entry(volume_index: int, logical: str) -> int | dict[str, Any]:
+    """How ``completed_volumes`` stores a unit walked to the end (see there)."""
+    return {"volume": volume_index, "logical_volume": logical} if logical else volume_index
+
+
+def open_volume_file_system(image: Image, volume: Volume, logical: str = "",
+                            tsk: TskImage | None = None) -> FileSystem:
+    """The file system of ``volume``, or of the LVM logical volume named ``logical`` in it
+    (opened as a layer of its own: offsets inside it start at 0). Raises
+    :class:`FileSystemError` naming the image, the volume's offset (bytes) and the LV."""
+    if not logical:
+        return open_file_system(image, volume, tsk)
+    try:
+        return open_logical_file_system(image, volume, logical)
+    except ImageError as exc:  # a read error inside the LV's segments
+        raise FileSystemError(f"{image.where()}: LVM physical volume at offset "
+                              f"{volume.offset}, logical volume {logical}: {exc}") from exc
+
+
+def _unit_message(exhibit: Exhibit, folder: Path | None, volume: Volume, logical: str,
+                  detail: str) -> str:
+    """An LVM problem's message: the exhibit, the volume with its offset and the LV first,
+    then the engine's ``detail`` (its temporary image path made the exhibit's name)."""
+    detail = _where(detail, folder, exhibit).removeprefix(f"exhibit {exhibit}: ")
+    where = f"volume {volume.index} at offset {volume.offset}"
+    if logical:
+        where += f", LVM logical volume {logical}"
+    return f"exhibit {exhibit}, {where}: {detail}"
+
+
+def _walk_units(state: _Ingest, image: Image, volume: Volume) -> list[LogicalVolume | None]:
+    """What to walk in ``volume``: itself (``[None]``), or each logical volume of an LVM
+    physical volume. Unreadable LVM metadata, or a PV without LVs, is an IngestProblem
+    naming the volume and its offset (``[]``: nothing to walk there)."""
+    try:
+        if volume.offset >= image.size or not is_lvm(image, volume.offset):
+            return [None]
+        found = list_logical_volumes(image, volume.offset,
+                                     volume.size or image.size - volume.offset)
+    except ImageError:
+        return [None]  # opening its file system says what cannot be read
+    except LogicalVolumeError as exc:
+        state.problem(volume, "volume", "", None,
+                      _unit_message(state.exhibit, state.folder, volume, "", str(exc)))
+        state.flush()
+        return []
+    if not found:
+        state.problem(volume, "volume", "", None, _unit_message(
+            state.exhibit, state.folder, volume, "", "LVM physical volume without logical "
+            "volumes: no file system to walk"))
+        state.flush()
+    return list(found)
 
 
 def ingest_exhibit(exhibit: Exhibit, ctx: Context | None = None, *, actor: str = "system",
@@ -774,12 +857,16 @@ def _run_pipeline(exhibit: Exhibit, run: IngestRun, path: Path, folder: Path, ct
             state = _Ingest(exhibit, run, ctx, batch_size, hash_sets, folder, hasher, check,
                             magic)
             for volume in volumes:
-                if volume.index in done:
-                    run.skipped += FileRecord.objects.filter(
-                        exhibit=exhibit, volume_index=volume.index).count()
-                    readable += 1
-                    continue
-                readable += state.volume(image, tsk, volume)
+                # An LVM physical volume is walked as one unit per logical volume.
+                for logical in _walk_units(state, image, volume):
+                    name = logical.name if logical is not None else ""
+                    if (volume.index, name) in done:
+                        run.skipped += FileRecord.objects.filter(
+                            exhibit=exhibit, volume_index=volume.index,
+                            logical_volume=name).count()
+                        readable += 1
+                        continue
+                    readable += state.volume(image, tsk, volume, logical)
         run.save(update_fields=["skipped"])
         if not readable:
             reasons = "; ".join(p.message for p in IngestProblem.objects.filter(run=run))
@@ -832,8 +919,9 @@ def summary(run: IngestRun) -> dict[str, Any]:
         "files_hashed": run.files_hashed, "bytes_hashed": run.bytes_hashed,
         "skipped": run.skipped, "errors": run.errors, "known_bad": run.known_bad,
         "completed_volumes": run.completed_volumes, "error": run.error,
-        "problems": [{"volume": p.volume_index, "kind": p.kind, "path": p.path,
-                      "inode": p.inode, "message": p.message} for p in run.problems.all()],
+        "problems": [{"volume": p.volume_index, "logical_volume": p.logical_volume,
+                      "kind": p.kind, "path": p.path, "inode": p.inode,
+                      "message": p.message} for p in run.problems.all()],
         "total_records": FileRecord.objects.filter(exhibit=run.exhibit).count(),
         "summary": _result_text(run),
     }
@@ -850,7 +938,9 @@ def _entry(record: FileRecord) -> Entry:
         inode=record.inode, path=record.path, name=record.name, type=record.type,
         size=record.size, deleted=record.deleted, mtime=record.mtime, atime=record.atime,
         ctime=record.ctime, crtime=record.crtime, name_allocated=not record.deleted,
-        meta_allocated=record.meta_allocated, fs_offset=record.volume_offset,
+        meta_allocated=record.meta_allocated,
+        # Inside an LV the file system starts at 0 of its layer; volume_offset is the PV's.
+        fs_offset=0 if record.logical_volume else record.volume_offset,
         attr_type=record.attr_type, attr_id=record.attr_id, stream=stream,
         meta_type="r", parent=record.parent,
     )
@@ -858,7 +948,8 @@ def _entry(record: FileRecord) -> Entry:
 
 @contextmanager
 def open_record(record: FileRecord) -> Iterator[tuple[FileSystem, Entry]]:
-    """The record's file system (opened read-only) and its entry, for reading content."""
+    """The record's file system (opened read-only; inside its LVM logical volume if it
+    has one) and its entry, for reading content."""
     exhibit = record.exhibit
     with image_path(exhibit) as path:
         try:
@@ -874,7 +965,7 @@ def open_record(record: FileRecord) -> Iterator[tuple[FileSystem, Entry]]:
                 raise IngestError(f"exhibit {exhibit}: no volume {record.volume_index} at "
                                   f"offset {record.volume_offset}")
             try:
-                fs = open_file_system(image, volume, tsk)
+                fs = open_volume_file_system(image, volume, record.logical_volume, tsk)
             except FileSystemError as exc:
                 raise IngestError(_where(str(exc), path.parent, exhibit)) from exc
             yield fs, _entry(record)
@@ -914,6 +1005,7 @@ def record_export(record: FileRecord, actor: str, destination: str) -> None:
         "format": "original file content", "destination": destination,
         "path": record.path, "inode": record.inode, "address": record.address,
         "volume": record.volume_index, "volume_offset": record.volume_offset,
+        **({"logical_volume": record.logical_volume} if record.logical_volume else {}),
         "deleted": record.deleted, "size": record.size,
         "hashes": {"md5": record.md5, "sha1": record.sha1, "sha256": record.sha256},
         "tool": "dalil", "tool_version": __version__,

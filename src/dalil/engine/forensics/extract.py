@@ -98,7 +98,13 @@ def _key(name: str) -> str:
 
 @dataclass(frozen=True)
 class ExtractedFile:
-    """Provenance of one extracted file."""
+    """Provenance of one extracted file.
+
+    ``layer`` says where inside the image file the file system lies when it is not
+    directly in it (an LVM logical volume, a decrypted LUKS or BitLocker volume, a shadow
+    copy: ``LVM logical volume root in volume at offset 1048576``; "" otherwise); then
+    ``volume_index`` and ``volume_offset`` (bytes) are within that layer.
+    """
 
     image: str
     volume_index: int
@@ -113,6 +119,7 @@ class ExtractedFile:
     md5: str
     complete: bool  # all ``size`` bytes were read
     error: str | None = None
+    layer: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -228,6 +235,7 @@ def _write(fs: FileSystem, entry: Entry, target: Path, relative: str) -> Extract
         inode=entry.inode, address=entry.address, path=entry.path, output=relative,
         size=entry.size, deleted=entry.deleted, sha256=sha256.hexdigest(),
         md5=md5.hexdigest(), complete=error is None and written == entry.size, error=error,
+        layer=fs.image.layer,
     )
 
 
@@ -297,6 +305,7 @@ def extract_all(
                     path=entry.path, output="", size=0, deleted=entry.deleted, sha256="",
                     md5="", complete=False,
                     error="deleted name with no metadata left: content not recoverable",
+                    layer=fs.image.layer,
                 )
                 manifest.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
                 yield record
