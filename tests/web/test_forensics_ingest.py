@@ -138,7 +138,9 @@ def test_a_corrupt_image_fails_clearly_and_loses_nothing(case, exhibit, image, t
     assert "ingest-" not in job.error  # names the exhibit, not a temporary path
     run = IngestRun.objects.get(exhibit=bad)
     assert run.status == "failed" and run.error == job.error
-    assert IngestProblem.objects.get(exhibit=bad).kind == "volume"
+    problem = IngestProblem.objects.get(exhibit=bad)
+    assert problem.kind == "volume"
+    assert problem.message.count("KZ-2026-007/E9") == 1  # named once, not "exhibit X: exhibit X"
     assert bad.custody.filter(action="examined").get().details["result"].startswith("failed")
     assert FileRecord.objects.filter(exhibit=exhibit).count() == stored
     page = as_examiner.get(f"/cases/{case.pk}/exhibits/{bad.pk}/").content.decode()

@@ -162,6 +162,34 @@ def _hash_content(fs: FileSystem, entry: Entry,
 _Work = list[tuple[int, bytes, bool]]
 
 
+class Checkpoint:
+    """The digests of every content ended before :meth:`ConcurrentHasher.checkpoint` was
+    called, once the hashing threads have reached that point (:meth:`wait`)."""
+
+    def __init__(self, owner: ConcurrentHasher) -> None:
+        self._owner = owner
+        self._events = [threading.Event() for _ in owner._threads]
+        self._found: list[tuple[tuple[str, ...], dict[int, tuple[str, ...]]]] = []
+        self._lock = threading.Lock()
+
+    def _reached(self, index: int, algorithms: tuple[str, ...],
+                 done: dict[int, tuple[str, ...]]) -> None:
+        with self._lock:
+            self._found.append((algorithms, done))
+        self._events[index].set()
+
+    def wait(self) -> dict[int, dict[str, str]]:
+        """``{slot: {algorithm: hexdigest}}``; may be called from any thread, once."""
+        for event in self._events:
+            event.wait()
+        self._owner.raise_errors()
+        found: dict[int, dict[str, str]] = {}
+        for algorithms, done in self._found:
+            for slot, digests in done.items():
+                found.setdefault(slot, {}).update(zip(algorithms, digests, strict=True))
+        return found
+
+
 class _AlgorithmThread(threading.Thread):
     """Hashes every content with its algorithms, in the order the contents were fed."""
 
@@ -170,7 +198,8 @@ class _AlgorithmThread(threading.Thread):
         self.algorithms = algorithms
         self.algorithm = ", ".join(algorithms)
         self.owner = owner
-        self.inbox: queue.SimpleQueue[_Work | threading.Event | None] = queue.SimpleQueue()
+        self.index = 0  # position among the owner's threads
+        self.inbox: queue.SimpleQueue[_Work | Checkpoint | None] = queue.SimpleQueue()
         self.done: dict[int, tuple[str, ...]] = {}
         self.consumed = 0
         self.error: BaseException | None = None
@@ -182,8 +211,11 @@ class _AlgorithmThread(threading.Thread):
             item = self.inbox.get()
             if item is None:
                 return
-            if isinstance(item, threading.Event):
-                item.set()
+            if isinstance(item, Checkpoint):
+                # What was ended so far goes with the checkpoint: the thread that waits
+                # for it owns those digests, and this thread starts a fresh table.
+                done, self.done = self.done, {}
+                item._reached(self.index, self.algorithms, done)
                 continue
             size = 0
             try:
@@ -227,6 +259,8 @@ class ConcurrentHasher:
         count = max(1, min(threads or len(self.algorithms), len(self.algorithms)))
         groups = [self.algorithms[i::count] for i in range(count)]
         self._threads = [_AlgorithmThread(group, self) for group in groups]
+        for index, thread in enumerate(self._threads):
+            thread.index = index
         self._bundle: _Work = []
         self._bundle_bytes = 0
         self._fed = 0
@@ -251,31 +285,27 @@ class ConcurrentHasher:
             while (self._fed - min(t.consumed for t in self._threads) > self.max_pending
                    and not any(t.error for t in self._threads)):
                 self.condition.wait()
-        self._raise_errors()
+        self.raise_errors()
 
-    def _raise_errors(self) -> None:
+    def raise_errors(self) -> None:
         for thread in self._threads:
             if thread.error is not None:
                 raise RuntimeError(f"{thread.algorithm} hashing failed: "
                                    f"{thread.error!r}") from thread.error
 
+    def checkpoint(self) -> Checkpoint:
+        """A mark after everything fed so far: its :meth:`Checkpoint.wait` gives the
+        digests of the contents ended before it. The feeding thread goes on at once (the
+        ingest waits for them in its writing thread, while the walk moves on)."""
+        self._hand_over()
+        mark = Checkpoint(self)
+        for thread in self._threads:
+            thread.inbox.put(mark)
+        return mark
+
     def collect(self) -> dict[int, dict[str, str]]:
         """Wait for every content fed so far; the digests of those that were ended."""
-        self._hand_over()
-        events = []
-        for thread in self._threads:
-            event = threading.Event()
-            thread.inbox.put(event)
-            events.append(event)
-        for event in events:
-            event.wait()
-        self._raise_errors()
-        found: dict[int, dict[str, str]] = {}
-        for thread in self._threads:
-            for slot, digests in thread.done.items():
-                found.setdefault(slot, {}).update(zip(thread.algorithms, digests, strict=True))
-            thread.done = {}
-        return found
+        return self.checkpoint().wait()
 
     def close(self) -> None:
         for thread in self._threads:
