@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ from rich.table import Table
 
 from dalil.cli.output import err, error, fail, out, print_json, print_json_array
 from dalil.cli.root import app
+from dalil.engine.forensics.apfs import container_info, is_apfs
 from dalil.engine.forensics.artifacts import parse_file_system
 from dalil.engine.forensics.encryption import Keys, detect_encryption
 from dalil.engine.forensics.extract import (
@@ -113,7 +114,7 @@ def image_info(
     key_file: str | None = _KEY_FILE,
 ) -> None:
     """Container, media size, stored metadata and hashes, volumes and their file systems,
-    encryption (BitLocker, LUKS), LVM logical volumes and shadow copies."""
+    encryption (BitLocker, LUKS), LVM logical volumes, shadow copies and APFS volumes."""
     keys = _keys(password, recovery_password, key_file)
     with _opened(image_path) as image:
         tsk = TskImage(image)
@@ -159,8 +160,23 @@ def image_info(
                       markup=False)
             if logical.get("error"):
                 err.print(logical["error"], highlight=False, markup=False, soft_wrap=True)
+        _print_apfs(row)
         if row.get("error"):
             err.print(row["error"], highlight=False, markup=False, soft_wrap=True)
+
+
+def _print_apfs(row: dict[str, Any]) -> None:
+    """The APFS container of a volume and its volumes, one line each."""
+    container = row.get("apfs_container")
+    if not container:
+        return
+    out.print(f"  volume {row['index']}: APFS container {container['identifier']} "
+              f"({container['size']} bytes, blocks of {container['block_size']})",
+              highlight=False, markup=False, soft_wrap=True)
+    for inner in container["volumes"]:
+        out.print(f"    APFS volume {inner['index']} {inner['name']!r} {inner['identifier']}"
+                  f"{' (encrypted)' if inner['encrypted'] else ''}", highlight=False,
+                  markup=False, soft_wrap=True)
 
 
 def _describe_volume(image: Image, tsk: TskImage, volume: Any, keys: Keys,
@@ -179,6 +195,11 @@ def _describe_volume(image: Image, tsk: TskImage, volume: Any, keys: Keys,
         if row.get("logical_volumes") and is_lvm(image, volume.offset):
             row["file_system"] = None  # a PV: the file systems are in its logical volumes
             return
+    if is_apfs(image, volume.offset):
+        # Listed even when the volume opened below is encrypted; when the container is
+        # unreadable, open_file_system says why in row["error"].
+        with suppress(FileSystemError):
+            row["apfs_container"] = container_info(image, volume).to_dict()
     try:
         fs = open_file_system(image, volume, tsk, keys)
     except FileSystemError as exc:

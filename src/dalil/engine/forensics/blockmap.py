@@ -105,6 +105,12 @@ def file_extents(fs: FileSystem, problems: list[str] | None = None) -> Iterator[
 
         yield from xfs_extents(fs, problems)
         return
+    if fs.kind == "apfs":
+        # Imported here: the apfs module builds on this one (Extent).
+        from dalil.engine.forensics.apfs import file_extents as apfs_extents
+
+        yield from apfs_extents(fs, problems)
+        return
     block = fs.block_size
     base = fs.offset
     on_problem = (lambda p: problems.append(p.message)) if problems is not None else None

@@ -194,10 +194,11 @@ def find_by_inode(fs: FileSystem, inode: int) -> Entry:
     for entry in walk(fs):
         if entry.inode == inode and entry.stream is None:
             return entry
-    if fs.kind == "xfs":
-        # Imported here: the xfs module builds on the walk (Entry).
-        from dalil.engine.forensics.xfs import bare_entry
+    if fs.kind in ("xfs", "apfs"):
+        # Imported here: the xfs and apfs modules build on the walk (Entry).
+        from dalil.engine.forensics import apfs, xfs
 
+        bare_entry = xfs.bare_entry if fs.kind == "xfs" else apfs.bare_entry
         try:
             return bare_entry(fs, inode)
         except OSError as exc:

@@ -1,5 +1,6 @@
 """File-system layer: open the file system of one volume through The Sleuth Kit (XFS,
-which TSK lacks, through libfsxfs: see :mod:`dalil.engine.forensics.xfs`).
+which TSK lacks, through libfsxfs: see :mod:`dalil.engine.forensics.xfs`; APFS containers,
+which pytsk3 cannot open, through libfsapfs: see :mod:`dalil.engine.forensics.apfs`).
 
 Before asking TSK, the volume's first sector is checked for encryption (BitLocker, LUKS)
 and LVM: such a volume is reported for what it is, with its offset, never as "no file
@@ -68,7 +69,7 @@ class FileSystem:
 
     image: Image
     volume: Volume
-    tsk: Any  # pytsk3.FS_Info; for XFS an xfs.XfsVolume (open_meta, read_random)
+    tsk: Any  # pytsk3.FS_Info; xfs.XfsVolume, apfs.ApfsVolume (open_meta, read_random)
     kind: str
     block_size: int
     root_inode: int
@@ -141,6 +142,9 @@ def open_file_system(image: Image, volume: Volume,
         raise FileSystemError(f"{describe(image, volume)}: LVM physical volume at offset "
                               f"{volume.offset} (logical volumes: {names}), no file system "
                               "directly inside")
+    apfs = _open_apfs(image, volume, None, keys)
+    if apfs is not None:
+        return apfs
     tsk_image = tsk_image or TskImage(image)
     try:
         fs = pytsk3.FS_Info(tsk_image, offset=volume.offset)
@@ -174,6 +178,21 @@ def _open_xfs(image: Image, volume: Volume) -> FileSystem | None:
     except ImageError:
         return None
     return open_xfs(image, volume) if found else None
+
+
+def _open_apfs(image: Image, volume: Volume, logical: int | str | None,
+               keys: Keys | None) -> FileSystem | None:
+    """The APFS volume ``logical`` (None: the first) of the container in ``volume``
+    through libfsapfs, if the volume holds an APFS container's magic; TSK is not asked
+    (pytsk3 has no pool API to open one)."""
+    # Imported here: the apfs module builds on this one (FileSystem, describe).
+    from dalil.engine.forensics.apfs import is_apfs, open_apfs
+
+    try:
+        found = is_apfs(image, volume.offset)
+    except ImageError:
+        return None
+    return open_apfs(image, volume, logical, keys) if found else None
 
 
 def select_volume(image: Image, index: int | None,
@@ -221,7 +240,8 @@ def select_file_system(image: Image, volume: int | None, logical: int | str | No
     ``volume`` as :func:`select_volume`. On an LVM physical volume ``logical`` picks the
     logical volume (index or name; ``None``: the only one, else the error lists them with
     their sizes); on an NTFS volume with shadow copies it opens snapshot K instead of the
-    live file system. An encrypted volume is unlocked with ``keys`` first, so an LVM PV
+    live file system; in an APFS container it opens APFS volume K (or NAME; ``None``:
+    the first). An encrypted volume is unlocked with ``keys`` first, so an LVM PV
     inside LUKS is reached too.
     """
     chosen = select_volume(image, volume, tsk_image)
@@ -234,6 +254,10 @@ def select_file_system(image: Image, volume: int | None, logical: int | str | No
         except UnlockError as exc:
             raise EncryptedVolumeError(str(exc), encryption) from exc
         return select_file_system(inner, None, logical)
+    if encryption is None and logical is not None:
+        apfs = _open_apfs(image, chosen, logical, keys)  # --logical picks an APFS volume
+        if apfs is not None:
+            return apfs
     if encryption is None and (logical is not None or is_lvm(image, chosen.offset)):
         return open_logical_file_system(image, chosen, logical)
     return open_file_system(image, chosen, tsk_image, keys)

@@ -335,6 +335,13 @@ def walk_files(
         yield from walk_xfs(fs, recursive=recursive, start_inode=start_inode,
                             on_problem=on_problem)
         return
+    if fs.kind == "apfs":
+        # Imported here: the apfs module builds on this one (Entry, WalkProblem).
+        from dalil.engine.forensics.apfs import walk_apfs
+
+        yield from walk_apfs(fs, recursive=recursive, start_inode=start_inode,
+                             on_problem=on_problem)
+        return
     root = fs.root_inode if start_inode is None else start_inode
 
     def report(path: str, inode: int, exc: Exception | str) -> None:
