@@ -13,8 +13,6 @@ from rich.table import Table
 
 from dalil.cli.output import err, error, fail, out, print_json, print_json_array
 from dalil.cli.root import app
-from dalil.engine.forensics.apfs import container_info, is_apfs
-from dalil.engine.forensics.artifacts import parse_file_system
 from dalil.engine.forensics.encryption import Keys, detect_encryption
 from dalil.engine.forensics.extract import (
     ExtractError,
@@ -195,6 +193,8 @@ def _describe_volume(image: Image, tsk: TskImage, volume: Any, keys: Keys,
         if row.get("logical_volumes") and is_lvm(image, volume.offset):
             row["file_system"] = None  # a PV: the file systems are in its logical volumes
             return
+    from dalil.engine.forensics.apfs import container_info, is_apfs  # libfsapfs: 60 ms
+
     if is_apfs(image, volume.offset):
         # Listed even when the volume opened below is encrypted; when the container is
         # unreadable, open_file_system says why in row["error"].
@@ -355,6 +355,8 @@ def timeline(
         fs = _file_system(image, volume, _keys(password, recovery_password, key_file), logical)
         events: list[TimelineEvent] = []
         if artifacts:
+            from dalil.engine.forensics.artifacts import parse_file_system
+
             records = parse_file_system(fs, include_deleted=True)
             events = artifact_events(records)
         lines = (timeline_csv(fs, prefix=prefix, events=events, on_problem=problems)

