@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,16 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from dalil.cli.output import err, error, fail, out, print_json, print_json_array
+from dalil.cli.listing import SharedListing, shareable
+from dalil.cli.output import (
+    err,
+    error,
+    fail,
+    json_row,
+    out,
+    print_json,
+    print_json_array,
+)
 from dalil.cli.root import app
 from dalil.engine.forensics.encryption import Keys, detect_encryption
 from dalil.engine.forensics.extract import (
@@ -37,7 +47,7 @@ from dalil.engine.forensics.logical import (
 )
 from dalil.engine.forensics.timeline import TimelineEvent, artifact_events, bodyfile, timeline_csv
 from dalil.engine.forensics.volume import list_volumes
-from dalil.engine.forensics.walk import WalkProblem, walk
+from dalil.engine.forensics.walk import Entry, WalkProblem, walk
 
 image_app = typer.Typer(help="Disk images: containers, metadata, volumes.", no_args_is_help=True)
 fs_app = typer.Typer(help="File systems inside disk images: list, read, extract.",
@@ -97,6 +107,34 @@ def _file_system(image: Image, volume: int | None, keys: Keys | None = None,
         return select_file_system(image, volume, logical, tsk, keys)
     except (FileSystemError, ImageError) as exc:
         fail(str(exc))
+
+
+def _json_entry(entry: Entry) -> bytes:
+    # The row built here rather than through Entry.to_dict: the times go to the encoder as
+    # datetimes (orjson writes them in C), a third of a listing's time.
+    return json_row({"inode": entry.inode, "path": entry.path, "type": entry.type,
+                     "size": entry.size, "deleted": entry.deleted, "mtime": entry.mtime,
+                     "atime": entry.atime, "ctime": entry.ctime, "crtime": entry.crtime,
+                     "address": entry.address})
+
+
+def _text_entry(entry: Entry) -> bytes:
+    flag = "* " if entry.deleted else ""
+    return (f"{entry.name_type}/{entry.meta_type or '-'} {flag}{entry.address}:\t"
+            f"{entry.path}").encode()
+
+
+def _print_listing(as_json: bool, entries: Iterable[Entry],
+                   encoded: Iterable[bytes] = ()) -> None:
+    """The listing on stdout: ``entries`` then the rows another process encoded."""
+    if as_json:
+        print_json_array((), itertools.chain(map(_json_entry, entries), encoded))
+        return
+    write = sys.stdout.buffer.write if hasattr(sys.stdout, "buffer") else (
+        lambda data: sys.stdout.write(data.decode()))
+    sys.stdout.flush()
+    for line in itertools.chain(map(_text_entry, entries), encoded):
+        write(line + b"\n")
 
 
 def _report(problem: WalkProblem) -> None:
@@ -239,22 +277,28 @@ def fs_ls(
     Exit code 3: listed, but some directories could not be read (named on stderr).
     """
     problems = _Problems()
+    keys = _keys(password, recovery_password, key_file)
+
+    def keep(entry: Entry) -> bool:
+        return entry.deleted or not deleted
+
+    encode = _json_entry if as_json else _text_entry
     with _opened(image_path) as image:
-        fs = _file_system(image, volume, _keys(password, recovery_password, key_file), logical)
-        entries = (e for e in walk(fs, recursive=recursive, on_problem=problems)
-                   if e.deleted or not deleted)
-        if as_json:
-            # The row built here rather than through Entry.to_dict: the times go to the
-            # encoder as datetimes (orjson writes them in C), a third of a listing's time.
-            print_json_array({"inode": e.inode, "path": e.path, "type": e.type,
-                              "size": e.size, "deleted": e.deleted, "mtime": e.mtime,
-                              "atime": e.atime, "ctime": e.ctime, "crtime": e.crtime,
-                              "address": e.address} for e in entries)
+        fs = _file_system(image, volume, keys, logical)
+        names = shareable(fs) if recursive else 0
+        if not names:
+            _print_listing(as_json, (e for e in walk(fs, recursive=recursive,
+                                                     on_problem=problems) if keep(e)))
         else:
-            for entry in entries:
-                flag = "* " if entry.deleted else ""
-                sys.stdout.write(f"{entry.name_type}/{entry.meta_type or '-'} {flag}"
-                                 f"{entry.address}:\t{entry.path}\n")
+            def open_again() -> FileSystem:
+                return _file_system(open_image(image_path), volume, keys, logical)
+
+            with SharedListing(names, open_again, keep, encode) as shared:
+                try:
+                    _print_listing(as_json, shared.first(fs, problems, keep),
+                                   shared.rest(problems))
+                except RuntimeError as exc:
+                    fail(f"{image_path}: {exc}")
     sys.stdout.flush()
     problems.exit_if_any()
 

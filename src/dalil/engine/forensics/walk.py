@@ -9,7 +9,7 @@ Order, paths and NTFS streams follow The Sleuth Kit's ``fls`` so that both can b
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from dataclasses import MISSING, dataclass, field
 from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime, timedelta
@@ -41,6 +41,7 @@ ATTR_NTFS_FNAME = int(pytsk3.TSK_FS_ATTR_TYPE_NTFS_FNAME)
 ATTR_NTFS_DATA = int(pytsk3.TSK_FS_ATTR_TYPE_NTFS_DATA)
 ATTR_NTFS_IDXROOT = int(pytsk3.TSK_FS_ATTR_TYPE_NTFS_IDXROOT)
 MAX_DEPTH = 128  # as TSK's directory walk
+_OWN_WALKERS = ("xfs", "apfs")  # walked by their libyal library, not TSK
 _FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
 _UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -307,14 +308,29 @@ def walk(
     start_inode: int | None = None,
     file_name_times: bool = False,
     on_problem: Callable[[WalkProblem], None] | None = None,
+    top: Container[int] | None = None,
 ) -> Iterator[Entry]:
     """Yield every entry under the root (or ``start_inode``) in ``fls`` order.
 
     ``file_name_times`` adds NTFS ``$FILE_NAME`` pseudo-entries (for the bodyfile).
+    ``top``: see :func:`walk_files`.
     """
     for entry, _ in walk_files(fs, recursive=recursive, start_inode=start_inode,
-                               file_name_times=file_name_times, on_problem=on_problem):
+                               file_name_times=file_name_times, on_problem=on_problem,
+                               top=top):
         yield entry
+
+
+def count_top_names(fs: FileSystem) -> int:
+    """How many names the root directory holds as the walk counts them for ``top`` (its
+    own "." and ".." left out; TSK's virtual ``$OrphanFiles`` and the like counted)."""
+    if fs.kind in _OWN_WALKERS:
+        raise ValueError(f"{fs.kind}: a walk of its own, not shared out by top names")
+    try:
+        directory = fs.tsk.open_dir(inode=fs.root_inode)
+    except OSError:
+        return 0
+    return sum(1 for item in directory if bytes(item.info.name.name) not in (b".", b".."))
 
 
 def walk_files(
@@ -324,10 +340,21 @@ def walk_files(
     start_inode: int | None = None,
     file_name_times: bool = False,
     on_problem: Callable[[WalkProblem], None] | None = None,
+    top: Container[int] | None = None,
 ) -> Iterator[tuple[Entry, Any]]:
     """:func:`walk`, each entry with the pytsk3 file it comes from (metadata loaded):
     its content can be read from it (``read_content(fs, entry, tsk_file)``) without
-    looking the inode up again. The file is valid until the walk moves on."""
+    looking the inode up again. The file is valid until the walk moves on.
+
+    ``top``: only the names of the starting directory at these positions (counted as
+    :func:`count_top_names` does), each with everything under it, in the same order: the
+    walks of several ``top`` ranges, put one after the other, are the whole walk. This
+    lets a listing be shared out between processes (not for XFS or APFS: ValueError).
+    Each position is asked once, in order, when the walk reaches it: ``top`` may decide
+    then (a claim shared with another process).
+    """
+    if top is not None and fs.kind in _OWN_WALKERS:
+        raise ValueError(f"{fs.kind}: a walk of its own, not shared out by top names")
     if fs.kind == "xfs":
         # Imported here: the xfs module builds on this one (Entry, WalkProblem).
         from dalil.engine.forensics.xfs import walk_xfs
@@ -352,14 +379,15 @@ def walk_files(
                                    f"{message}"))
 
     try:
-        top = fs.tsk.open_dir(inode=root)
+        directory_of_root = fs.tsk.open_dir(inode=root)
     except OSError as exc:
         report("", root, exc)
         return
     # Each frame: the directory's iterator, its path prefix, its inode.
-    stack: list[tuple[Iterator[Any], str, int]] = [(iter(top), "", root)]
+    stack: list[tuple[Iterator[Any], str, int]] = [(iter(directory_of_root), "", root)]
     chain = {root}
     ntfs = fs.is_ntfs
+    position = -1  # of the current name among the starting directory's
     while stack:
         iterator, prefix, dir_inode = stack[-1]
         try:
@@ -378,6 +406,10 @@ def walk_files(
         raw = bytes(name.name)
         if raw in (b".", b".."):
             continue
+        if len(stack) == 1:
+            position += 1
+            if top is not None and position not in top:
+                continue  # another part's name, and what is under it
         meta_type: str | None = None
         loaded, entries = _entries_of(fs, tsk_file, prefix, file_name_times, raw, info, name)
         for entry in entries:
