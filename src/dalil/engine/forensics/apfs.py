@@ -8,7 +8,9 @@ opened unless ``--logical K|NAME`` chooses another by index or name. The returne
 :class:`~dalil.engine.forensics.filesystem.FileSystem` has ``kind == "apfs"`` and, in
 place of the TSK handle, an :class:`ApfsVolume` offering ``open_meta(inode=...)`` and
 the file's ``read_random(offset, size)``, so that the content readers work unchanged;
-the walk, the inode lookup and the block map dispatch here on ``fs.kind``.
+the walk, the inode lookup and the block map dispatch here on ``fs.kind``. What the
+XFS and APFS readers share (walk, entries, error messages) is in
+:mod:`~dalil.engine.forensics.libyal`.
 
 Limits: libfsapfs reads the live file-system tree of the volume's current checkpoint
 only. It does not recover deleted entries (APFS keeps no freed names in its B-trees;
@@ -24,28 +26,22 @@ from __future__ import annotations
 import struct
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
 from typing import Any
 
+from dalil.engine.forensics import libyal
 from dalil.engine.forensics.blockmap import Extent
 from dalil.engine.forensics.encryption import Keys
 from dalil.engine.forensics.filesystem import FileSystem, FileSystemError, describe
-from dalil.engine.forensics.image import Image, ImageError, ImageRegion
+from dalil.engine.forensics.image import Image
+from dalil.engine.forensics.libyal import LibyalVolume, Source, SourceReader
 from dalil.engine.forensics.volume import Volume
-from dalil.engine.forensics.walk import MAX_DEPTH, Entry, WalkProblem
 
 APFS_MAGIC = b"NXSB"
 MAGIC_OFFSET = 32  # bytes: after the object header (checksum, oid, xid, type, subtype)
 ROOT_IDENTIFIER = 2  # the root directory's inode number on every APFS volume
 _HEADER = 984  # bytes of nx_superblock_t up to the end of its volume (fs_oid) array
 _MAX_VOLUMES = 100  # NX_MAX_FILE_SYSTEMS
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_DETAIL = 400  # characters of a libfsapfs error chain kept in a message
-# File type bits of an inode's mode -> (Entry.type, the letter fls prints).
-_TYPES = {0o010000: ("fifo", "p"), 0o020000: ("char-device", "c"),
-          0o040000: ("directory", "d"), 0o060000: ("block-device", "b"),
-          0o100000: ("file", "r"), 0o120000: ("symlink", "l"), 0o140000: ("socket", "s")}
 
 
 class EncryptedApfsVolumeError(FileSystemError):
@@ -149,71 +145,16 @@ class ApfsContainerInfo:
                 "volumes": [volume.to_dict() for volume in self.volumes]}
 
 
-class _Source(ImageRegion):
-    """The container as libfsapfs reads it, remembering why a read came back short: a read
-    error of the image, or a read past the end of a truncated image."""
+class _Container(SourceReader):
+    """The opened libfsapfs container; its volumes' calls go through its ``call``."""
 
-    def __init__(self, image: Image, offset: int, size: int) -> None:
-        super().__init__(image, offset, size)
-        self.image = image
-        self.offset = offset
-        self.claimed = size
-        self.error: ImageError | None = None
-        self.past_end: int | None = None  # media offset of the first read beyond the image
-
-    def read(self, size: int = -1) -> bytes:
-        start = self.offset + self.tell()
-        try:
-            data = super().read(size)
-        except ImageError as exc:
-            self.error = exc
-            raise
-        if size is not None and 0 <= len(data) < size and start + size > self.image.size \
-                and self.past_end is None:
-            self.past_end = max(start + len(data), self.image.size)
-        return data
-
-    def reset(self) -> None:
-        self.error = None
-        self.past_end = None
-
-
-class _Container:
-    """The opened libfsapfs container; its calls' errors come back as ``OSError`` naming
-    the cause we know of (the image's read error, truncation) before libfsapfs's own."""
+    library = "libfsapfs"
+    spans = "the container"
 
     def __init__(self, image: Image, volume: Volume, superblock: ContainerSuperblock) -> None:
-        try:
-            import pyfsapfs
-        except ImportError as exc:
-            raise FileSystemError(f"{describe(image, volume)}: APFS container; reading it "
-                                  "needs libfsapfs-python (pip install libfsapfs-python)") \
-                from exc
+        pyfsapfs = self.binding(f"{describe(image, volume)}: APFS container")
         self.superblock = superblock
-        self.source = _Source(image, volume.offset, superblock.size)
-        self.handle = pyfsapfs.container()
-        self.call(self.handle.open_file_object, self.source)
-
-    def call(self, function: Callable[..., Any], *args: Any) -> Any:
-        self.source.reset()
-        try:
-            return function(*args)
-        except (OSError, ValueError) as exc:
-            raise OSError(self.explain(exc)) from exc
-
-    def explain(self, exc: BaseException) -> str:
-        detail = " ".join(str(exc).split()) or repr(exc)
-        if len(detail) > _DETAIL:  # libyal's whole error chain: its head says enough
-            detail = detail[:_DETAIL - 1] + "…"
-        source = self.source
-        if source.error is not None:
-            return f"{source.error} (libfsapfs: {detail})"
-        if source.past_end is not None:
-            return (f"read past the end of the image at offset {source.past_end} (the image "
-                    f"is {source.image.size} bytes; the container spans {source.claimed} "
-                    f"bytes from offset {source.offset}): truncated image? "
-                    f"(libfsapfs: {detail})")
-        return f"libfsapfs: {detail}"
+        super().__init__(Source(image, volume.offset, superblock.size), pyfsapfs.container())
 
     def volumes(self) -> list[tuple[ApfsVolumeInfo, Any]]:
         """Each volume's description and libfsapfs handle, in container order."""
@@ -227,40 +168,41 @@ class _Container:
         return found
 
 
-class ApfsFile:
-    """One file entry, opened through libfsapfs: what the content readers call the TSK
-    file."""
-
-    def __init__(self, volume: ApfsVolume, handle: Any) -> None:
-        self.volume = volume
-        self.handle = handle  # pyfsapfs.file_entry
-
-    def read_random(self, offset: int, size: int) -> bytes:
-        """Up to ``size`` bytes of the content at ``offset`` (empty past the end);
-        ``OSError`` with a message that says why (read error, truncated image)."""
-        data: bytes = self.volume.call(self.handle.read_buffer_at_offset, size, offset)
-        return data
+ApfsFile = libyal.LibyalFile  # one file entry, opened through libfsapfs
 
 
-class ApfsVolume:
+class ApfsVolume(LibyalVolume):
     """One opened (unlocked) volume of an APFS container (``FileSystem.tsk`` for APFS)."""
 
     def __init__(self, container: _Container, info: ApfsVolumeInfo, handle: Any) -> None:
         self.container = container
         self.info = info
         self.handle = handle  # pyfsapfs.volume
-        self.call = container.call
+
+    def call(self, function: Callable[..., Any], *args: Any) -> Any:
+        """``function(*args)`` into libfsapfs, its errors explained by the container."""
+        return self.container.call(function, *args)
 
     def describe(self) -> str:
         """``APFS volume 0 'Data'`` for messages."""
         return f"APFS volume {self.info.index} {self.info.name!r}"
 
+    def where(self, fs: FileSystem) -> str:
+        return f"{fs.where()}, {self.describe()}"
+
     def open_meta(self, inode: int) -> ApfsFile:
         """The file entry with identifier ``inode`` (``OSError`` if there is none)."""
         return ApfsFile(self, self.call(self.handle.get_file_entry_by_identifier, inode))
 
-    def root(self) -> ApfsFile:
-        return ApfsFile(self, self.call(self.handle.get_root_directory))
+    def number(self, handle: Any) -> int:
+        return int(self.call(handle.get_identifier))
+
+    def times(self, handle: Any) -> tuple[int, int, int, int]:
+        # libfsapfs (20260921) calls the inode's first time "modification" and the second
+        # "creation"; Apple's APFS reference, The Sleuth Kit and the Linux driver have
+        # create_time first, then mod_time. Read as Apple writes them: swapped back here.
+        access, modification, change, creation = super().times(handle)
+        return access, creation, change, modification
 
 
 def _open_container(image: Image, volume: Volume) -> _Container:
@@ -351,130 +293,8 @@ def open_apfs(image: Image, volume: Volume, logical: int | str | None = None,
                       max(last, ROOT_IDENTIFIER), block.size)
 
 
-def _time(nanoseconds: int) -> tuple[datetime | None, int]:
-    """APFS nanoseconds since 1970 as a UTC datetime (None for 0, as TSK; None too for a
-    damaged time beyond what a datetime holds) and whole seconds."""
-    if not nanoseconds:
-        return None, 0
-    seconds, nano = divmod(nanoseconds, 1_000_000_000)
-    try:
-        return _EPOCH + timedelta(seconds=seconds, microseconds=nano // 1000), seconds
-    except OverflowError:
-        return None, seconds
-
-
-def _entry(fs: FileSystem, file: ApfsFile, name: str, raw: bytes, parent: str) -> Entry:
-    """The :class:`Entry` of one name; ``OSError`` if its inode cannot be read."""
-    handle, call = file.handle, file.volume.call
-    inode = int(call(handle.get_identifier))
-    mode = int(call(handle.get_file_mode))
-    kind, letter = _TYPES.get(mode & 0o170000, ("unknown", "-"))
-    atime, a = _time(int(call(handle.get_access_time_as_integer)))
-    # libfsapfs (20260921) calls the inode's first time "modification" and the second
-    # "creation"; Apple's APFS reference, The Sleuth Kit and the Linux driver have
-    # create_time first, then mod_time. Read as Apple writes them: swapped back here.
-    mtime, m = _time(int(call(handle.get_creation_time_as_integer)))
-    crtime, cr = _time(int(call(handle.get_modification_time_as_integer)))
-    ctime, c = _time(int(call(handle.get_inode_change_time_as_integer)))
-    link = None
-    if kind == "symlink":
-        target = call(handle.get_symbolic_link_target)
-        link = str(target) if target is not None else ""
-    return Entry(
-        inode=inode, path=f"{parent}{name}", name=name, type=kind,
-        size=int(call(handle.get_size)), deleted=False, mtime=mtime, atime=atime,
-        ctime=ctime, crtime=crtime, name_allocated=True, meta_allocated=True,
-        fs_offset=fs.offset, name_type=letter, meta_type=letter, mode=mode & 0o7777,
-        uid=int(call(handle.get_owner_identifier)), gid=int(call(handle.get_group_identifier)),
-        link=link, raw_name=raw, parent=parent, epoch_times=(a, m, c, cr))
-
-
-def _name(file: ApfsFile) -> tuple[str, bytes]:
-    """The name and its bytes; a name libfsapfs cannot decode is listed as
-    ``$unreadable-name-INODE`` rather than dropped."""
-    try:
-        name = file.volume.call(file.handle.get_name)
-    except OSError:
-        name = None
-    if name is None:
-        name = f"$unreadable-name-{int(file.volume.call(file.handle.get_identifier))}"
-    text = str(name)
-    return text, text.encode("utf-8", "surrogateescape")
-
-
-def walk_apfs(
-    fs: FileSystem,
-    *,
-    recursive: bool = True,
-    start_inode: int | None = None,
-    on_problem: Callable[[WalkProblem], None] | None = None,
-) -> Iterator[tuple[Entry, ApfsFile]]:
-    """Every name under the root (or ``start_inode``), depth first in directory order,
-    each with its :class:`ApfsFile`; as :func:`~dalil.engine.forensics.walk.walk_files`:
-    iterative, loop-safe, a damaged directory or entry is reported and skipped. Live
-    entries only (``deleted=False``): libfsapfs does not recover deleted ones."""
-    backend: ApfsVolume = fs.tsk
-    root = fs.root_inode if start_inode is None else start_inode
-
-    def report(path: str, inode: int, message: str) -> None:
-        if on_problem is not None:
-            on_problem(WalkProblem(path or "/", inode,
-                                   f"{fs.where()}, {backend.describe()}: directory /{path} "
-                                   f"(inode {inode}): {message}"))
-
-    def children(directory: ApfsFile, path: str, inode: int) -> int | None:
-        try:
-            return int(backend.call(directory.handle.get_number_of_sub_file_entries))
-        except OSError as exc:
-            report(path, inode, str(exc))
-            return None
-
-    try:
-        top = backend.root() if start_inode is None else backend.open_meta(root)
-    except OSError as exc:
-        report("", root, str(exc))
-        return
-    count = children(top, "", root)
-    if count is None:
-        return
-    # Each frame: the directory, its number of entries, the next index, its path prefix,
-    # its inode.
-    stack: list[list[Any]] = [[top, count, 0, "", root]]
-    chain = {root}
-    while stack:
-        frame = stack[-1]
-        directory, count, index, prefix, dir_inode = frame
-        if index >= count:
-            stack.pop()
-            chain.discard(dir_inode)
-            continue
-        frame[2] = index + 1
-        try:
-            child = ApfsFile(backend, backend.call(directory.handle.get_sub_file_entry, index))
-            name, raw = _name(child)
-            entry = _entry(fs, child, name, raw, prefix)
-        except OSError as exc:
-            report(prefix.rstrip("/"), dir_inode, f"entry {index}: {exc}")
-            continue
-        yield entry, child
-        if not recursive or entry.type != "directory" or len(stack) >= MAX_DEPTH:
-            continue
-        if entry.inode in chain:
-            report(entry.path, entry.inode,
-                   "directory loop: it is one of its own parent directories; not entered")
-            continue
-        sub_count = children(child, entry.path, entry.inode)
-        if sub_count is not None:
-            stack.append([child, sub_count, 0, f"{entry.path}/", entry.inode])
-            chain.add(entry.inode)
-
-
-def bare_entry(fs: FileSystem, inode: int) -> Entry:
-    """An entry for ``inode`` that no name in the walk reaches (``$inode-N``);
-    ``OSError`` if there is no such inode."""
-    name = f"$inode-{inode}"
-    entry = _entry(fs, fs.tsk.open_meta(inode=inode), name, name.encode(), "")
-    return replace(entry, name_allocated=False)
+walk_apfs = libyal.walk  # every name under the root (or start_inode), with its ApfsFile
+bare_entry = libyal.bare_entry  # an entry ($inode-N) for an inode no name reaches
 
 
 def file_extents(fs: FileSystem, problems: list[str] | None = None) -> Iterator[Extent]:
@@ -486,34 +306,5 @@ def file_extents(fs: FileSystem, problems: list[str] | None = None) -> Iterator[
     are skipped; directories and symlinks are not mapped. The last extent's bytes past
     the file's size are its slack.
     """
-    on_problem = (lambda p: problems.append(p.message)) if problems is not None else None
-    for entry, file in walk_apfs(fs, on_problem=on_problem):
-        if entry.type != "file" or not entry.size:
-            continue
-        try:
-            count = int(fs.tsk.call(file.handle.get_number_of_extents))
-            runs = [tuple(fs.tsk.call(file.handle.get_extent, i)) for i in range(count)]
-        except OSError as exc:
-            if problems is not None:
-                problems.append(f"{fs.where()}, {fs.tsk.describe()}: {entry.path} (inode "
-                                f"{entry.inode}): extents not readable: {exc}")
-            continue
-        file_offset = 0
-        for start, size, flags in runs:
-            length = int(size)
-            if not int(flags) & 1:  # LIBFSAPFS_EXTENT_FLAG_IS_SPARSE: a hole
-                yield from _extent_runs(fs, entry, fs.offset + int(start), length,
-                                        file_offset)
-            file_offset += length
-
-
-def _extent_runs(fs: FileSystem, entry: Entry, begin: int, length: int,
-                 file_offset: int) -> Iterator[Extent]:
-    """One extent as the file's bytes and, past the file's size, its slack."""
-    inside = min(length, max(0, entry.size - file_offset))
-    if inside:
-        yield Extent(begin, begin + inside, fs.volume.index, fs.kind, entry.inode,
-                     entry.address, entry.path, file_offset)
-    if inside < length:
-        yield Extent(begin + inside, begin + length, fs.volume.index, fs.kind, entry.inode,
-                     entry.address, entry.path, file_offset + inside, slack=True)
+    for entry, runs in libyal.file_runs(fs, problems):
+        yield from libyal.mapped_runs(fs, entry, runs)

@@ -6,7 +6,9 @@ open a volume that starts with the XFS superblock magic ``XFSB``. The returned
 place of the TSK handle, an :class:`XfsVolume` that offers the two calls the content
 readers use (``open_meta(inode=...)`` and the file's ``read_random(offset, size)``), so
 that :func:`~dalil.engine.forensics.extract.read_content` and the hashing stream read XFS
-files unchanged; the walk and the block map dispatch here on ``fs.kind``.
+files unchanged; the walk and the block map dispatch here on ``fs.kind``. What the
+XFS and APFS readers share (walk, entries, error messages) is in
+:mod:`~dalil.engine.forensics.libyal`.
 
 Limits: libfsxfs reads the live directory tree only. It does not recover deleted entries
 (a removed XFS name stays in a directory block's free space until reused, but libfsxfs
@@ -18,25 +20,18 @@ the TSK path, from XFS's nanosecond timestamps; ``epoch_times`` are whole second
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
+from dalil.engine.forensics import libyal
 from dalil.engine.forensics.blockmap import Extent
 from dalil.engine.forensics.filesystem import FileSystem, FileSystemError, describe
-from dalil.engine.forensics.image import Image, ImageError, ImageRegion
+from dalil.engine.forensics.image import Image, ImageError
+from dalil.engine.forensics.libyal import SPARSE, LibyalVolume, Source, SourceReader
 from dalil.engine.forensics.volume import Volume
-from dalil.engine.forensics.walk import MAX_DEPTH, Entry, WalkProblem
 
 XFS_MAGIC = b"XFSB"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_DETAIL = 400  # characters of a libfsxfs error chain kept in a message
-_SPARSE = 0x1  # LIBFSXFS_EXTENT_FLAG_IS_SPARSE: a hole or an unwritten (preallocated) extent
-# File type bits of an inode's mode -> (Entry.type, the letter fls prints).
-_TYPES = {0o010000: ("fifo", "p"), 0o020000: ("char-device", "c"),
-          0o040000: ("directory", "d"), 0o060000: ("block-device", "b"),
-          0o100000: ("file", "r"), 0o120000: ("symlink", "l"), 0o140000: ("socket", "s")}
 
 
 def is_xfs(image: Image, offset: int) -> bool:
@@ -125,93 +120,32 @@ def read_superblock(image: Image, volume: Volume) -> Superblock:
     return block
 
 
-class _Source(ImageRegion):
-    """The volume as libfsxfs reads it, remembering why a read came back short: a read
-    error of the image, or a read past the end of a truncated image."""
-
-    def __init__(self, image: Image, offset: int, size: int) -> None:
-        super().__init__(image, offset, size)
-        self.image = image
-        self.offset = offset
-        self.claimed = size
-        self.error: ImageError | None = None
-        self.past_end: int | None = None  # media offset of the first read beyond the image
-
-    def read(self, size: int = -1) -> bytes:
-        start = self.offset + self.tell()
-        try:
-            data = super().read(size)
-        except ImageError as exc:
-            self.error = exc
-            raise
-        if size is not None and 0 <= len(data) < size and start + size > self.image.size \
-                and self.past_end is None:
-            self.past_end = max(start + len(data), self.image.size)
-        return data
-
-    def reset(self) -> None:
-        self.error = None
-        self.past_end = None
+XfsFile = libyal.LibyalFile  # one inode, opened through libfsxfs
 
 
-class XfsFile:
-    """One inode, opened through libfsxfs: what the content readers call the TSK file."""
-
-    def __init__(self, volume: XfsVolume, handle: Any) -> None:
-        self.volume = volume
-        self.handle = handle  # pyfsxfs.file_entry
-
-    def read_random(self, offset: int, size: int) -> bytes:
-        """Up to ``size`` bytes of the content at ``offset`` (empty past the end);
-        ``OSError`` with a message that says why (read error, truncated image)."""
-        data: bytes = self.volume.call(self.handle.read_buffer_at_offset, size, offset)
-        return data
-
-
-class XfsVolume:
+class XfsVolume(SourceReader, LibyalVolume):
     """The opened libfsxfs volume of one XFS file system (``FileSystem.tsk`` for XFS)."""
 
+    library = "libfsxfs"
+    spans = "the file system"
+
     def __init__(self, image: Image, volume: Volume, superblock: Superblock) -> None:
-        try:
-            import pyfsxfs
-        except ImportError as exc:
-            raise FileSystemError(f"{describe(image, volume)}: XFS file system; reading it "
-                                  "needs libfsxfs-python (pip install libfsxfs-python)") \
-                from exc
+        pyfsxfs = self.binding(f"{describe(image, volume)}: XFS file system")
         self.superblock = superblock
-        self.source = _Source(image, volume.offset, superblock.size)
-        self.handle = pyfsxfs.volume()
-        self.call(self.handle.open_file_object, self.source)
-
-    def call(self, function: Callable[..., Any], *args: Any) -> Any:
-        """``function(*args)`` into libfsxfs; its errors come back as ``OSError`` naming
-        the cause we know of (the image's read error, truncation) before libfsxfs's own."""
-        self.source.reset()
-        try:
-            return function(*args)
-        except (OSError, ValueError) as exc:
-            raise OSError(self.explain(exc)) from exc
-
-    def explain(self, exc: BaseException) -> str:
-        detail = " ".join(str(exc).split()) or repr(exc)
-        if len(detail) > _DETAIL:  # libyal's whole error chain: its head says enough
-            detail = detail[:_DETAIL - 1] + "…"
-        source = self.source
-        if source.error is not None:
-            return f"{source.error} (libfsxfs: {detail})"
-        if source.past_end is not None:
-            return (f"read past the end of the image at offset {source.past_end} (the image "
-                    f"is {source.image.size} bytes; the file system spans "
-                    f"{source.claimed} bytes from offset {source.offset}): truncated "
-                    f"image? (libfsxfs: {detail})")
-        return f"libfsxfs: {detail}"
+        super().__init__(Source(image, volume.offset, superblock.size), pyfsxfs.volume())
 
     def open_meta(self, inode: int) -> XfsFile:
         """The file with inode number ``inode`` (``OSError`` if there is none)."""
         return XfsFile(self, self.call(self.handle.get_file_entry_by_inode, inode))
 
-    def root(self) -> XfsFile:
-        return XfsFile(self, self.call(self.handle.get_root_directory))
+    def number(self, handle: Any) -> int:
+        return int(self.call(handle.get_inode_number))
+
+    def size(self, handle: Any, inode: int, kind: str) -> int:
+        size = super().size(handle, inode, kind)
+        if kind == "directory":
+            return self.directory_size(inode) or size
+        return size
 
     def directory_size(self, inode: int) -> int | None:
         """``di_size`` of a directory's inode, read from the inode core: libfsxfs gives 0
@@ -254,124 +188,8 @@ def open_xfs(image: Image, volume: Volume) -> FileSystem:
                       superblock.size)
 
 
-def _time(nanoseconds: int) -> tuple[datetime | None, int]:
-    """XFS nanoseconds since 1970 as a UTC datetime (None for 0, as TSK) and seconds."""
-    if not nanoseconds:
-        return None, 0
-    seconds, nano = divmod(nanoseconds, 1_000_000_000)
-    return _EPOCH + timedelta(seconds=seconds, microseconds=nano // 1000), seconds
-
-
-def _entry(fs: FileSystem, file: XfsFile, name: str, raw: bytes, parent: str) -> Entry:
-    """The :class:`Entry` of one name; ``OSError`` if its inode cannot be read."""
-    handle, call = file.handle, file.volume.call
-    inode = int(call(handle.get_inode_number))
-    mode = int(call(handle.get_file_mode))
-    kind, letter = _TYPES.get(mode & 0o170000, ("unknown", "-"))
-    atime, a = _time(int(call(handle.get_access_time_as_integer)))
-    mtime, m = _time(int(call(handle.get_modification_time_as_integer)))
-    ctime, c = _time(int(call(handle.get_inode_change_time_as_integer)))
-    crtime, cr = _time(int(call(handle.get_creation_time_as_integer)))
-    size = int(call(handle.get_size))
-    if kind == "directory":
-        size = file.volume.directory_size(inode) or size
-    link = None
-    if kind == "symlink":
-        target = call(handle.get_symbolic_link_target)
-        link = str(target) if target is not None else ""
-    return Entry(
-        inode=inode, path=f"{parent}{name}", name=name, type=kind,
-        size=size, deleted=False, mtime=mtime, atime=atime,
-        ctime=ctime, crtime=crtime, name_allocated=True, meta_allocated=True,
-        fs_offset=fs.offset, name_type=letter, meta_type=letter, mode=mode & 0o7777,
-        uid=int(call(handle.get_owner_identifier)), gid=int(call(handle.get_group_identifier)),
-        link=link, raw_name=raw, parent=parent, epoch_times=(a, m, c, cr))
-
-
-def _name(file: XfsFile) -> tuple[str, bytes]:
-    """The name and its bytes. libfsxfs refuses names that are not UTF-8 and gives no
-    bytes: such a name is listed as ``$unreadable-name-INODE`` rather than dropped."""
-    try:
-        name = file.volume.call(file.handle.get_name)
-    except OSError:
-        name = None
-    if name is None:
-        name = f"$unreadable-name-{int(file.volume.call(file.handle.get_inode_number))}"
-    text = str(name)
-    return text, text.encode("utf-8", "surrogateescape")
-
-
-def walk_xfs(
-    fs: FileSystem,
-    *,
-    recursive: bool = True,
-    start_inode: int | None = None,
-    on_problem: Callable[[WalkProblem], None] | None = None,
-) -> Iterator[tuple[Entry, XfsFile]]:
-    """Every name under the root (or ``start_inode``), depth first in directory order,
-    each with its :class:`XfsFile`; as :func:`~dalil.engine.forensics.walk.walk_files`:
-    iterative, loop-safe, a damaged directory or entry is reported and skipped."""
-    backend: XfsVolume = fs.tsk
-    root = fs.root_inode if start_inode is None else start_inode
-
-    def report(path: str, inode: int, message: str) -> None:
-        if on_problem is not None:
-            on_problem(WalkProblem(path or "/", inode, f"{fs.where()}: directory /{path} "
-                                                       f"(inode {inode}): {message}"))
-
-    def children(directory: XfsFile, path: str, inode: int) -> int | None:
-        try:
-            return int(backend.call(directory.handle.get_number_of_sub_file_entries))
-        except OSError as exc:
-            report(path, inode, str(exc))
-            return None
-
-    try:
-        top = backend.root() if start_inode is None else backend.open_meta(root)
-    except OSError as exc:
-        report("", root, str(exc))
-        return
-    count = children(top, "", root)
-    if count is None:
-        return
-    # Each frame: the directory, its number of entries, the next index, its path prefix,
-    # its inode.
-    stack: list[list[Any]] = [[top, count, 0, "", root]]
-    chain = {root}
-    while stack:
-        frame = stack[-1]
-        directory, count, index, prefix, dir_inode = frame
-        if index >= count:
-            stack.pop()
-            chain.discard(dir_inode)
-            continue
-        frame[2] = index + 1
-        try:
-            child = XfsFile(backend, backend.call(directory.handle.get_sub_file_entry, index))
-            name, raw = _name(child)
-            entry = _entry(fs, child, name, raw, prefix)
-        except OSError as exc:
-            report(prefix.rstrip("/"), dir_inode, f"entry {index}: {exc}")
-            continue
-        yield entry, child
-        if not recursive or entry.type != "directory" or len(stack) >= MAX_DEPTH:
-            continue
-        if entry.inode in chain:
-            report(entry.path, entry.inode,
-                   "directory loop: it is one of its own parent directories; not entered")
-            continue
-        sub_count = children(child, entry.path, entry.inode)
-        if sub_count is not None:
-            stack.append([child, sub_count, 0, f"{entry.path}/", entry.inode])
-            chain.add(entry.inode)
-
-
-def bare_entry(fs: FileSystem, inode: int) -> Entry:
-    """An entry for ``inode`` that no name in the walk reaches (``$inode-N``);
-    ``OSError`` if there is no such inode."""
-    name = f"$inode-{inode}"
-    entry = _entry(fs, fs.tsk.open_meta(inode=inode), name, name.encode(), "")
-    return replace(entry, name_allocated=False)
+walk_xfs = libyal.walk  # every name under the root (or start_inode), with its XfsFile
+bare_entry = libyal.bare_entry  # an entry ($inode-N) for an inode no name reaches
 
 
 def file_extents(fs: FileSystem, problems: list[str] | None = None) -> Iterator[Extent]:
@@ -383,37 +201,15 @@ def file_extents(fs: FileSystem, problems: list[str] | None = None) -> Iterator[
     without holes or preallocation. A file where they do not is left out and named in
     ``problems``; directories and symlinks are not mapped.
     """
-    on_problem = (lambda p: problems.append(p.message)) if problems is not None else None
     block = fs.block_size
-    for entry, file in walk_xfs(fs, on_problem=on_problem):
-        if entry.type != "file" or not entry.size:
-            continue
-        try:
-            count = int(fs.tsk.call(file.handle.get_number_of_extents))
-            runs = [tuple(fs.tsk.call(file.handle.get_extent, i)) for i in range(count)]
-        except OSError as exc:
-            if problems is not None:
-                problems.append(f"{fs.where()}: {entry.path} (inode {entry.inode}): "
-                                f"extents not readable: {exc}")
-            continue
+    for entry, runs in libyal.file_runs(fs, problems):
         allocated = -(-entry.size // block) * block
-        if any(int(flags) & _SPARSE for _, _, flags in runs) or \
-                sum(int(size) for _, size, _ in runs) != allocated:
+        # LIBFSXFS_EXTENT_FLAG_IS_SPARSE: a hole or an unwritten (preallocated) extent
+        if any(flags & SPARSE for _, _, flags in runs) or \
+                sum(size for _, size, _ in runs) != allocated:
             if problems is not None:
                 problems.append(f"{fs.where()}: {entry.path} (inode {entry.inode}): not "
                                 "mapped: sparse or preallocated extents, whose offsets in "
                                 "the file libfsxfs does not give")
             continue
-        file_offset = 0
-        for start, size, _ in runs:
-            begin = fs.offset + int(start)
-            inside = min(int(size), max(0, entry.size - file_offset))
-            whose = Extent(begin, begin + inside, fs.volume.index, fs.kind, entry.inode,
-                           entry.address, entry.path, file_offset)
-            if inside:
-                yield whose
-            if inside < int(size):
-                yield Extent(begin + inside, begin + int(size), fs.volume.index, fs.kind,
-                             entry.inode, entry.address, entry.path, file_offset + inside,
-                             slack=True)
-            file_offset += int(size)
+        yield from libyal.mapped_runs(fs, entry, runs)
