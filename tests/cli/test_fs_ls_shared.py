@@ -120,7 +120,7 @@ def test_a_child_that_fails_stops_the_listing_with_its_reason(uneven: Path) -> N
         raise OSError("the image went away")
 
     with listing.SharedListing(7, fail_to_open, _keep_all, _encode) as shared:
-        list(shared.first(_opened(uneven), lambda problem: None, _keep_all))
+        list(shared.first(_opened(uneven), lambda problem: None))
         with pytest.raises(RuntimeError, match=r"exit code 1.*the image went away"):
             list(shared.rest(lambda problem: None))
 

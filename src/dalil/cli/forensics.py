@@ -295,7 +295,7 @@ def fs_ls(
 
             with SharedListing(names, open_again, keep, encode) as shared:
                 try:
-                    _print_listing(as_json, shared.first(fs, problems, keep),
+                    _print_listing(as_json, shared.first(fs, problems),
                                    shared.rest(problems))
                 except RuntimeError as exc:
                     fail(f"{image_path}: {exc}")

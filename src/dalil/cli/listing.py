@@ -29,7 +29,13 @@ from typing import IO, Any
 import orjson
 
 from dalil.engine.forensics.filesystem import FileSystem
-from dalil.engine.forensics.walk import Entry, WalkProblem, count_top_names, walk
+from dalil.engine.forensics.walk import (
+    OWN_WALKERS,
+    Entry,
+    WalkProblem,
+    count_top_names,
+    walk,
+)
 
 _BUFFER = 1 << 20
 _MOST_NAMES = 256
@@ -74,7 +80,7 @@ class _Front:
 
 def shareable(fs: FileSystem) -> int:
     """How many root names a listing of ``fs`` can share out (0: list in one process)."""
-    if fs.kind in ("xfs", "apfs") or not hasattr(os, "fork") or (os.cpu_count() or 1) < 2:
+    if fs.kind in OWN_WALKERS or not hasattr(os, "fork") or (os.cpu_count() or 1) < 2:
         return 0
     names = count_top_names(fs)
     return names if 2 <= names <= _MOST_NAMES else 0
@@ -83,25 +89,27 @@ def shareable(fs: FileSystem) -> int:
 class SharedListing:
     """A recursive listing of a file system with ``names`` root names, in two processes.
 
-    ``first(walk_kwargs)`` gives this process's entries (walk them to the end before
-    :meth:`rest`), :meth:`rest` the child's encoded rows after them.
+    :meth:`first` gives this process's entries (walk them to the end before :meth:`rest`),
+    :meth:`rest` the child's encoded rows after them; both keep only what ``keep`` keeps.
     """
 
     def __init__(self, names: int, open_fs: Callable[[], FileSystem],
                  keep: Callable[[Entry], bool], encode: Callable[[Entry], bytes]) -> None:
         self.claims = _Claims(names)
+        self.keep = keep
         self.rows: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
         self.index: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115
         self.pid = os.fork()
         if self.pid == 0:  # pragma: no cover - the child (its output is what tests see)
-            self._list(open_fs, keep, encode)
+            self._list(open_fs, encode)
 
-    def first(self, fs: FileSystem, on_problem: Callable[[WalkProblem], None],
-              keep: Callable[[Entry], bool]) -> Iterator[Entry]:
+    def first(self, fs: FileSystem,
+              on_problem: Callable[[WalkProblem], None]) -> Iterator[Entry]:
+        keep = self.keep
         return (e for e in walk(fs, on_problem=on_problem, top=_Front(self.claims))
                 if keep(e))
 
-    def _list(self, open_fs: Callable[[], FileSystem], keep: Callable[[Entry], bool],
+    def _list(self, open_fs: Callable[[], FileSystem],
               encode: Callable[[Entry], bytes]) -> None:
         code = 0
         try:
@@ -119,7 +127,7 @@ class SharedListing:
             while (position := self.claims.take_back()) is not None:
                 start = written
                 for entry in walk(fs, on_problem=problem, top=range(position, position + 1)):
-                    if keep(entry):
+                    if self.keep(entry):
                         line = encode(entry) + b"\n"
                         rows.write(line)
                         written += len(line)

@@ -30,7 +30,11 @@ from dalil.app.forensics.models import ArtifactRecord, FileRecord, IngestRun, Pa
 from dalil.app.jobs import services as jobs
 from dalil.engine.forensics.artifacts import Parser, parse_entry, select_parsers
 from dalil.engine.forensics.artifacts.base import ArtifactRecord as EngineRecord
-from dalil.engine.forensics.filesystem import FileSystem, FileSystemError
+from dalil.engine.forensics.filesystem import (
+    FileSystem,
+    FileSystemError,
+    open_volume_file_system,
+)
 from dalil.engine.forensics.image import Image, TskImage
 from dalil.engine.forensics.timeline import artifact_event
 from dalil.engine.forensics.volume import Volume
@@ -104,7 +108,7 @@ def ingest_artifacts(exhibit: Exhibit, run: IngestRun, image: Image, tsk: TskIma
                 if unit not in opened:
                     volume = by_index.get(record.volume_index)
                     try:
-                        opened[unit] = (services.open_volume_file_system(
+                        opened[unit] = (open_volume_file_system(
                             image, volume, record.logical_volume, tsk)
                             if volume is not None else None)
                     except FileSystemError:

@@ -67,8 +67,7 @@ from dalil.engine.forensics.extract import ExtractError, read_content, safe_comp
 from dalil.engine.forensics.filesystem import (
     FileSystem,
     FileSystemError,
-    open_file_system,
-    open_logical_file_system,
+    open_volume_file_system,
 )
 from dalil.engine.forensics.hashsets import (
     DATABASE_NAME,
@@ -638,20 +637,6 @@ def completed_volumes(exhibit: Exhibit) -> set[tuple[int, str]]:
 def _completed_entry(volume_index: int, logical: str) -> int | dict[str, Any]:
     """How ``completed_volumes`` stores a unit walked to the end (see there)."""
     return {"volume": volume_index, "logical_volume": logical} if logical else volume_index
-
-
-def open_volume_file_system(image: Image, volume: Volume, logical: str = "",
-                            tsk: TskImage | None = None) -> FileSystem:
-    """The file system of ``volume``, or of the LVM logical volume named ``logical`` in it
-    (opened as a layer of its own: offsets inside it start at 0). Raises
-    :class:`FileSystemError` naming the image, the volume's offset (bytes) and the LV."""
-    if not logical:
-        return open_file_system(image, volume, tsk)
-    try:
-        return open_logical_file_system(image, volume, logical)
-    except ImageError as exc:  # a read error inside the LV's segments
-        raise FileSystemError(f"{image.where()}: LVM physical volume at offset "
-                              f"{volume.offset}, logical volume {logical}: {exc}") from exc
 
 
 def _unit_message(exhibit: Exhibit, folder: Path | None, volume: Volume, logical: str,

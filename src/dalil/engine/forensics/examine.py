@@ -36,8 +36,7 @@ from dalil.engine.forensics.filehash import (
 from dalil.engine.forensics.filesystem import (
     FileSystem,
     FileSystemError,
-    open_file_system,
-    open_logical_file_system,
+    open_volume_file_system,
 )
 from dalil.engine.forensics.filetype import (
     HEAD_SIZE,
@@ -128,14 +127,8 @@ def open_unit_file_system(unit: Unit) -> tuple[Any, FileSystem]:
     """The image (to close) and the file system that ``unit`` addresses."""
     image = open_image(unit.image_path)
     try:
-        if not unit.logical:
-            return image, open_file_system(image, unit.volume, TskImage(image))
-        try:
-            return image, open_logical_file_system(image, unit.volume, unit.logical)
-        except ImageError as exc:  # a read error inside the LV's segments
-            raise FileSystemError(f"{image.where()}: LVM physical volume at offset "
-                                  f"{unit.volume.offset}, logical volume {unit.logical}: "
-                                  f"{exc}") from exc
+        return image, open_volume_file_system(image, unit.volume, unit.logical,
+                                              TskImage(image))
     except BaseException:
         image.close()
         raise
@@ -176,11 +169,8 @@ class _Examiner:
             if seq <= unit.resume_after:
                 if seq == unit.resume_after and unit.expected is not None and (
                         entry.inode, entry.path) != unit.expected:
-                    inode, path = unit.expected
-                    raise ExamineError(
-                        f"the image does not match what an earlier run stored (entry {seq} "
-                        f"was {path!r}, inode {inode}; it is now {entry.path!r}, inode "
-                        f"{entry.inode})")
+                    raise _not_stored_image(unit, f"it is now {entry.path!r}, inode "
+                                                  f"{entry.inode}")
                 skipped += 1
                 continue
             if skipped:
@@ -191,7 +181,7 @@ class _Examiner:
             batch.rows.append(self.row(batch, seq, entry, tsk_file))
             walked += 1
             if len(batch.rows) >= unit.batch_size:
-                batch.digests = self.hasher.checkpoint() if batch.hashing else None
+                self.seal(batch)
                 if waiting is not None:
                     yield Rows(self.finish(waiting), True)
                 waiting, batch = batch, _Pending([])
@@ -201,20 +191,20 @@ class _Examiner:
                 yield Progress(walked, self.bytes_read)
         if walked == 0 and unit.expected is not None and skipped <= unit.resume_after:
             # The entry to check never came: the walk is shorter than what was stored.
-            inode, path = unit.expected
-            raise ExamineError(
-                f"the image does not match what an earlier run stored (entry "
-                f"{unit.resume_after} was {path!r}, inode {inode}; the walk now ends after "
-                f"{skipped} entries)")
+            raise _not_stored_image(unit, f"the walk now ends after {skipped} entries")
         if skipped:
             yield Skipped(skipped)
         for problem in problems:
             yield Problem(problem)
-        batch.digests = self.hasher.checkpoint() if batch.hashing else None
+        self.seal(batch)
         if waiting is not None:
             yield Rows(self.finish(waiting), True)
         yield Progress(walked, self.bytes_read)
         yield Rows(self.finish(batch), False)
+
+    def seal(self, batch: _Pending) -> None:
+        """The batch is walked: mark where its digests end (they are waited for later)."""
+        batch.digests = self.hasher.checkpoint() if batch.hashing else None
 
     def finish(self, batch: _Pending) -> list[dict[str, Any]]:
         if batch.digests is not None:
@@ -273,6 +263,14 @@ class _Examiner:
                 p.may_hold(head, done <= len(head) and not row["error"])
                 for p in applicable)
         return row
+
+
+def _not_stored_image(unit: Unit, now: str) -> ExamineError:
+    """A resumed walk that does not reach the entry an earlier run stored last."""
+    assert unit.expected is not None
+    inode, path = unit.expected
+    return ExamineError(f"the image does not match what an earlier run stored (entry "
+                        f"{unit.resume_after} was {path!r}, inode {inode}; {now})")
 
 
 def _set_type(row: dict[str, Any], kind: FileType, name: str) -> None:

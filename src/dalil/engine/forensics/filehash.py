@@ -193,12 +193,13 @@ class Checkpoint:
 class _AlgorithmThread(threading.Thread):
     """Hashes every content with its algorithms, in the order the contents were fed."""
 
-    def __init__(self, algorithms: tuple[str, ...], owner: ConcurrentHasher) -> None:
+    def __init__(self, algorithms: tuple[str, ...], owner: ConcurrentHasher,
+                 index: int) -> None:
         super().__init__(name=f"hash-{'-'.join(algorithms)}", daemon=True)
         self.algorithms = algorithms
         self.algorithm = ", ".join(algorithms)
         self.owner = owner
-        self.index = 0  # position among the owner's threads
+        self.index = index  # position among the owner's threads (its checkpoint event)
         self.inbox: queue.SimpleQueue[_Work | Checkpoint | None] = queue.SimpleQueue()
         self.done: dict[int, tuple[str, ...]] = {}
         self.consumed = 0
@@ -258,9 +259,8 @@ class ConcurrentHasher:
         self.condition = threading.Condition()
         count = max(1, min(threads or len(self.algorithms), len(self.algorithms)))
         groups = [self.algorithms[i::count] for i in range(count)]
-        self._threads = [_AlgorithmThread(group, self) for group in groups]
-        for index, thread in enumerate(self._threads):
-            thread.index = index
+        self._threads = [_AlgorithmThread(group, self, index)
+                         for index, group in enumerate(groups)]
         self._bundle: _Work = []
         self._bundle_bytes = 0
         self._fed = 0
@@ -296,7 +296,7 @@ class ConcurrentHasher:
     def checkpoint(self) -> Checkpoint:
         """A mark after everything fed so far: its :meth:`Checkpoint.wait` gives the
         digests of the contents ended before it. The feeding thread goes on at once (the
-        ingest waits for them in its writing thread, while the walk moves on)."""
+        ingest's examiner waits for a batch's digests only once the next batch is walked)."""
         self._hand_over()
         mark = Checkpoint(self)
         for thread in self._threads:

@@ -231,6 +231,21 @@ def open_logical_file_system(image: Image, volume: Volume,
     return open_file_system(inner, bare_volume(inner))
 
 
+def open_volume_file_system(image: Image, volume: Volume, logical: str = "",
+                            tsk_image: TskImage | None = None) -> FileSystem:
+    """The file system of ``volume``, or of the LVM logical volume named ``logical`` in it
+    (opened as a layer of its own: offsets inside it start at 0), as the ingest and the
+    records it stored address it. Raises :class:`FileSystemError` naming the image, the
+    volume's offset (bytes) and the LV, a read error inside the LV's segments included."""
+    if not logical:
+        return open_file_system(image, volume, tsk_image)
+    try:
+        return open_logical_file_system(image, volume, logical)
+    except ImageError as exc:
+        raise FileSystemError(f"{image.where()}: LVM physical volume at offset "
+                              f"{volume.offset}, logical volume {logical}: {exc}") from exc
+
+
 def select_file_system(image: Image, volume: int | None, logical: int | str | None = None,
                        tsk_image: TskImage | None = None,
                        keys: Keys | None = None) -> FileSystem:

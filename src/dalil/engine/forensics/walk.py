@@ -41,7 +41,7 @@ ATTR_NTFS_FNAME = int(pytsk3.TSK_FS_ATTR_TYPE_NTFS_FNAME)
 ATTR_NTFS_DATA = int(pytsk3.TSK_FS_ATTR_TYPE_NTFS_DATA)
 ATTR_NTFS_IDXROOT = int(pytsk3.TSK_FS_ATTR_TYPE_NTFS_IDXROOT)
 MAX_DEPTH = 128  # as TSK's directory walk
-_OWN_WALKERS = ("xfs", "apfs")  # walked by their libyal library, not TSK
+OWN_WALKERS = ("xfs", "apfs")  # walked by their libyal library, not TSK
 _FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
 _UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -324,7 +324,7 @@ def walk(
 def count_top_names(fs: FileSystem) -> int:
     """How many names the root directory holds as the walk counts them for ``top`` (its
     own "." and ".." left out; TSK's virtual ``$OrphanFiles`` and the like counted)."""
-    if fs.kind in _OWN_WALKERS:
+    if fs.kind in OWN_WALKERS:
         raise ValueError(f"{fs.kind}: a walk of its own, not shared out by top names")
     try:
         directory = fs.tsk.open_dir(inode=fs.root_inode)
@@ -353,7 +353,7 @@ def walk_files(
     Each position is asked once, in order, when the walk reaches it: ``top`` may decide
     then (a claim shared with another process).
     """
-    if top is not None and fs.kind in _OWN_WALKERS:
+    if top is not None and fs.kind in OWN_WALKERS:
         raise ValueError(f"{fs.kind}: a walk of its own, not shared out by top names")
     if fs.kind == "xfs":
         # Imported here: the xfs module builds on this one (Entry, WalkProblem).
