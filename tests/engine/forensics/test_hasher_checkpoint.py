@@ -61,13 +61,16 @@ def feed_all(hasher: ConcurrentHasher, feeds: list[Feed]) -> None:
 
 @settings(max_examples=25, deadline=None)
 @given(slots=SLOTS, seed=st.integers(0, 2**32 - 1), cut=st.floats(0, 1),
-       threads=st.sampled_from([1, 2, 3]), max_pending=st.sampled_from([1, 3 * MIB, 64 * MIB]))
+       threads=st.sampled_from([1, 2, 3]), max_pending=st.sampled_from([1, 3 * MIB, 64 * MIB]),
+       by_file=st.booleans())
 def test_checkpoints_split_the_digests_where_they_were_taken(
-        slots: list[list[int]], seed: int, cut: float, threads: int, max_pending: int) -> None:
+        slots: list[list[int]], seed: int, cut: float, threads: int, max_pending: int,
+        by_file: bool) -> None:
     feeds, contents = feeds_of(slots, seed)
     at = round(cut * len(feeds))  # may fall inside a slot: that slot goes with the second
     before, after = feeds[:at], feeds[at:]
-    with ConcurrentHasher(ALGORITHMS, threads=threads, max_pending=max_pending) as hasher, \
+    with ConcurrentHasher(ALGORITHMS, threads=threads, max_pending=max_pending,
+                          by_file=by_file) as hasher, \
             ThreadPoolExecutor(1) as waiter:
         feed_all(hasher, before)
         first = hasher.checkpoint()
@@ -85,9 +88,10 @@ def test_checkpoints_split_the_digests_where_they_were_taken(
                                             for name in ALGORITHMS}}
 
 
-def test_a_content_not_ended_waits_for_a_later_checkpoint() -> None:
+@pytest.mark.parametrize("by_file", [False, True])
+def test_a_content_not_ended_waits_for_a_later_checkpoint(by_file: bool) -> None:
     big = random.Random(7).randbytes(3 * MIB + 5)
-    with ConcurrentHasher(ALGORITHMS) as hasher:
+    with ConcurrentHasher(ALGORITHMS, threads=2, by_file=by_file) as hasher:
         hasher.feed(0, b"", last=True)  # an empty file
         hasher.feed(1, big[:MIB + 3])
         first = hasher.checkpoint()
@@ -139,3 +143,19 @@ def test_an_error_in_a_hashing_thread_reaches_wait_naming_the_algorithm(
         closing.start()
         closing.join(WAIT)
     assert not closing.is_alive(), "the hasher's threads did not stop after the error"
+
+
+def test_files_shared_out_between_threads_each_content_whole_to_one() -> None:
+    """by_file: interleaved contents (two open at once) each hashed whole by one thread,
+    and both threads given work (the least busy one takes the next content)."""
+    rng = random.Random(11)
+    contents = {slot: rng.randbytes(rng.choice([10, 3000, MIB + 17])) for slot in range(40)}
+    with ConcurrentHasher(ALGORITHMS, threads=2, by_file=True) as hasher:
+        for slot in range(0, 40, 2):  # slots fed in pairs, their parts alternating
+            a, b = contents[slot], contents[slot + 1]
+            hasher.feed(slot, a[:len(a) // 2])
+            hasher.feed(slot + 1, b[:len(b) // 3])
+            hasher.feed(slot, a[len(a) // 2:], last=True)
+            hasher.feed(slot + 1, b[len(b) // 3:], last=True)
+        assert hasher.collect() == expected(contents, set(contents))
+        assert all(thread.consumed > 0 for thread in hasher._threads)

@@ -178,6 +178,9 @@ def image_path(exhibit: Exhibit) -> Iterator[Path]:
 
 
 _WINDOW = 64 << 20  # a multiple of mmap.ALLOCATIONGRANULARITY
+# Each window's pages mapped in one go (Linux): a page fault per 4 KiB page cost a sixth
+# of the image's hashing time (3 GB: 1.85 s of CPU, 1.58 s populated).
+_MAP_FLAGS = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
 
 
 def _settled_after(ctime_ns: int) -> int:
@@ -211,7 +214,7 @@ def _sha256_of(handle: Any, stop: threading.Event | None = None,
         if stop is not None and stop.is_set():
             return ""
         length = min(_WINDOW, size - start)
-        with mmap.mmap(handle.fileno(), length, access=mmap.ACCESS_READ,
+        with mmap.mmap(handle.fileno(), length, flags=_MAP_FLAGS, prot=mmap.PROT_READ,
                        offset=start) as mapped:
             digest.update(mapped)
         if progress is not None:
@@ -389,7 +392,9 @@ class _Rows:
         # Names from the model's own metadata, values as parameters: nothing from input.
         self.head = (f"INSERT INTO {qn(FileRecord._meta.db_table)} "  # noqa: S608
                      f"({', '.join(qn(f.column or f.attname) for f in fields)}) VALUES ")
-        self.placeholders = f"({', '.join(['%s'] * len(fields))})"
+        self.raw_sqlite = connection.vendor == "sqlite"  # see insert()
+        mark = "?" if self.raw_sqlite else "%s"
+        self.placeholders = f"({', '.join([mark] * len(fields))})"
         self.per_statement = max(1, min(1000, _parameter_limit() // len(fields)))
         self._statements: dict[int, str] = {}
         self.times = [i for i, f in enumerate(fields) if f.get_internal_type() == "DateTimeField"]
@@ -433,6 +438,18 @@ class _Rows:
                                 if value[index] else blank)
             values.append(value)
         per = self.per_statement
+        if self.raw_sqlite:
+            # Straight to sqlite3 with its own "?" placeholders: Django's cursor rewrites
+            # every "%s" of a 25,000-parameter statement with a regex on each call (0.6 s
+            # of an ingest of 100,000 files). Same connection, same transaction; errors
+            # still become Django's.
+            raw = connection.connection
+            with connection.wrap_database_errors:
+                for start in range(0, len(values), per):
+                    part = values[start:start + per]
+                    raw.execute(self._statement(len(part)),
+                                [item for value in part for item in value])
+            return
         with connection.cursor() as cursor:
             for start in range(0, len(values), per):
                 part = values[start:start + per]
