@@ -25,6 +25,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dalil.engine.forensics.examine import (
+    HASHED_HERE,
     ROW_FIELDS,
     ExamineError,
     Message,
@@ -216,7 +217,9 @@ def test_the_child_gives_what_examine_gives_in_this_process(disks: Disks, fs: st
 
 @settings(max_examples=8, deadline=None)
 @given(sizes=st.lists(st.one_of(st.integers(0, 5000),
-                                st.sampled_from([0, 512, 4096, MIB + 3, 2 * MIB + 1])),
+                                # around HASHED_HERE: hashed while walking or in a thread
+                                st.sampled_from([0, 512, 4096, HASHED_HERE, HASHED_HERE + 1,
+                                                 MIB + 3, 2 * MIB + 1])),
                       min_size=1, max_size=10),
        deleted=st.lists(st.booleans(), min_size=10, max_size=10),
        batch_size=st.integers(1, 6), seed=st.integers(0, 2**32 - 1))
@@ -349,8 +352,11 @@ def test_an_image_cut_anywhere_is_reported_never_crashes(disks: Disks, fraction:
             assert row["md5"] is None and row["sha256"] is None  # partial: no digest stored
 
 
-def test_content_cut_off_by_truncation_gets_an_error_and_no_digest(tmp_path: Path) -> None:
-    big = random.Random(3).randbytes(MIB + 4000)
+@pytest.mark.parametrize("size", [MIB + 4000, HASHED_HERE - 1000],
+                         ids=["hashing-thread", "hashed-while-walking"])
+def test_content_cut_off_by_truncation_gets_an_error_and_no_digest(tmp_path: Path,
+                                                                   size: int) -> None:
+    big = random.Random(3).randbytes(size)
     small = b"read in full\n" * 10
     whole = tmp_path / "whole.img"
     layout = fat_image(whole, [fat_file("first.txt", small), fat_file("big.bin", big),
@@ -359,16 +365,16 @@ def test_content_cut_off_by_truncation_gets_an_error_and_no_digest(tmp_path: Pat
     assert start > layout.placed["first.txt"].data_offset
     cut = tmp_path / "cut.img"
     with open(whole, "rb") as source:
-        cut.write_bytes(source.read(start + 100_000))  # the later folder's cluster is lost
+        cut.write_bytes(source.read(start + 50_000))  # the later folder's cluster is lost
     found = messages(unit_of(cut))
     assert found[0] == Opened("fat32") and isinstance(found[-1], Rows)
     by_path = {r["path"]: r for r in rows_of(found)}
     assert by_path["first.txt"]["md5"] == hashlib.md5(small).hexdigest()
     broken = by_path["big.bin"]
     assert broken["md5"] is None and broken["sha256"] is None
-    assert broken["bytes_read"] == 100_000 < broken["size"] == len(big)
+    assert broken["bytes_read"] == 50_000 < broken["size"] == len(big)
     assert broken["error"].startswith(f"{cut}, whole media (offset 0): big.bin (inode "
-                                      f"{broken['inode']}): read error at file offset 100000")
+                                      f"{broken['inode']}): read error at file offset 50000")
     [problem] = [m.problem for m in found if isinstance(m, Problem)]
     assert problem.path == "later" and "later/after.txt" not in by_path
     assert problem.message.startswith(f"{cut}, whole media (offset 0): directory /later "

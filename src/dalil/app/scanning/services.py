@@ -40,6 +40,7 @@ from dalil.app.forensics.services import IngestError, image_path
 from dalil.app.jobs import services as jobs
 from dalil.app.jobs.models import Job
 from dalil.app.jobs.services import JobCancelled
+from dalil.app.scanning import jobs as jobs_module
 from dalil.app.scanning.models import (
     BlockMap,
     BlockRun,
@@ -58,7 +59,7 @@ from dalil.engine.scan.indicators import IndicatorError, IndicatorSet
 from dalil.engine.scan.pages import DEFAULT_MARGIN, DEFAULT_PAGE_SIZE
 from dalil.engine.scan.runner import ScanSummary, scan_image
 
-JOB_KIND = "scan_exhibit"
+JOB_KIND = jobs_module.JOB_KIND
 BATCH_SIZE = 2000
 MAX_FEED_BYTES = 64 * 1024 * 1024
 WHAT = ("feature scan of the exhibit's bytes (emails, URLs, domains, IPs, phones, cards, "

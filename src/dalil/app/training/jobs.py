@@ -5,17 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 from dalil.app.jobs.services import JobContext, job_kind
-from dalil.app.training import services
 from dalil.app.training.models import Variant
 
+# Every process registers the job kinds when Django starts (see apps.py): the generators
+# are imported by the job when it runs, not by every `dalil` command (a tenth of a
+# second). services.GENERATE_JOB is this name.
+GENERATE_JOB = "generate_variants"
 
-@job_kind(services.GENERATE_JOB)
+
+@job_kind(GENERATE_JOB)
 def generate_variants_job(context: JobContext, params: dict[str, Any]) -> dict[str, Any]:
     """Generate each listed variant still pending; fail, naming each failure, if any did.
 
     The job's result holds counts only: never an answer, since a job row is not the place
     for a key.
     """
+    from dalil.app.training import services
+
     variants = list(Variant.objects.filter(pk__in=params.get("variant_ids", []),
                                            status=Variant.Status.PENDING)
                     .select_related("assignment", "trainee").order_by("pk"))

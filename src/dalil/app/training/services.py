@@ -36,6 +36,7 @@ from dalil.app.cases.services import (
 )
 from dalil.app.jobs import services as jobs
 from dalil.app.jobs.models import Job
+from dalil.app.training import jobs as jobs_module
 from dalil.app.training import records
 from dalil.app.training.models import (
     Attempt,
@@ -53,7 +54,7 @@ from dalil.engine.training.graders import grade_task
 from dalil.engine.training.templates import Template, list_templates, load_template, resolve
 from dalil.engine.training.yamlmarks import ContentError
 
-GENERATE_JOB = "generate_variants"
+GENERATE_JOB = jobs_module.GENERATE_JOB
 TRAINER_ROLES = {Role.TRAINER, Role.ADMINISTRATOR}
 # Who may preview any template's variants with their keys and validate adapted templates.
 PREVIEW_ROLES = {Role.TRAINER, Role.TRAINER_IN_TRAINING, Role.ADMINISTRATOR}
