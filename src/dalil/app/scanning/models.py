@@ -160,7 +160,7 @@ class BlockMap(models.Model):
     exhibit = models.OneToOneField("cases.Exhibit", on_delete=models.PROTECT,
                                    related_name="block_map")
     tool_version = models.CharField(max_length=40)
-    volumes = models.JSONField(default=list)  # index, offset, fs_type, extents
+    volumes = models.JSONField(default=list)  # index, offset, logical_volume, fs_type, extents
     problems = models.JSONField(default=list)  # file systems or directories not read
     extents = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -174,6 +174,8 @@ class BlockRun(models.Model):
     start = models.BigIntegerField()
     end = models.BigIntegerField()
     volume_index = models.IntegerField()
+    # The LVM logical volume whose file system holds the file, as FileRecord names it.
+    logical_volume = models.CharField(max_length=128, blank=True, default="")
     fs_type = models.CharField(max_length=20)
     inode = models.BigIntegerField()
     address = models.CharField(max_length=60)

@@ -83,22 +83,24 @@ def locations(exhibit: Exhibit, offsets: Sequence[int]) -> dict[int, dict[str, A
     was read in it (else ``None``):
     ``{"run": BlockRun, "file_offset": int, "record": FileRecord | None}`` for an offset a
     file holds, ``{}`` for unallocated space. The ingested file (FileRecord) is the one of
-    the latest ingest with the same volume, inode and path."""
+    the latest ingest with the same volume, LVM logical volume, inode and path."""
     block_map = BlockMap.objects.filter(exhibit=exhibit).first()
     if block_map is None or not block_map.volumes:
         return None  # not mapped yet, or no file system read: nothing to say
     found: dict[int, dict[str, Any]] = {}
-    records: dict[tuple[int, int, str], FileRecord | None] = {}
+    records: dict[tuple[int, str, int, str], FileRecord | None] = {}
     for offset in sorted(set(offsets)):
         run = (BlockRun.objects.filter(block_map=block_map, start__lte=offset)
                .order_by("-start").first())
         if run is None or run.end <= offset:
             found[offset] = {}
             continue
-        key = (run.volume_index, run.inode, run.path)
+        key = (run.volume_index, run.logical_volume, run.inode, run.path)
         if key not in records:
+            # Two LVs of one PV share its volume index and may hold the same inode and path.
             records[key] = (FileRecord.objects.filter(
-                exhibit=exhibit, volume_index=run.volume_index, inode=run.inode,
+                exhibit=exhibit, volume_index=run.volume_index,
+                logical_volume=run.logical_volume, inode=run.inode,
                 path=run.path).order_by("-run_id", "-id").first())
         found[offset] = {"run": run, "file_offset": run.file_offset + offset - run.start,
                          "record": records[key]}

@@ -540,7 +540,8 @@ def ensure_block_map(exhibit: Exhibit) -> BlockMap | None:
                                          volumes=blocks.volumes, problems=blocks.problems[:200],
                                          extents=len(blocks.extents))
         batch = [BlockRun(block_map=stored, start=e.start, end=e.end,
-                          volume_index=e.volume_index, fs_type=e.fs_type, inode=e.inode,
+                          volume_index=e.volume_index, logical_volume=e.logical_volume,
+                          fs_type=e.fs_type, inode=e.inode,
                           address=e.address[:60], path=e.path, file_offset=e.file_offset,
                           deleted=e.deleted, slack=e.slack) for e in blocks.extents]
         BlockRun.objects.bulk_create(batch, batch_size=BATCH_SIZE)

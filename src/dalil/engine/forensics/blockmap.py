@@ -9,26 +9,41 @@ live file reuses, hard links), the live file wins, then the deleted one; the res
 sorted list of intervals that do not overlap, so that an offset is answered with one
 binary search (:class:`BlockMap`, :meth:`BlockMap.locate_many` for offsets in bulk).
 
+The file systems of the linear logical volumes of an LVM2 physical volume are walked too:
+their runs are in bytes of the LV, which each segment of the LV (a run of the PV's extents,
+see :mod:`dalil.engine.forensics.lvmtext`) places somewhere in the PV, so an extent is
+translated segment by segment and split where it crosses from one segment to the next
+(``logical_volume`` names the LV). Bytes of the PV that no segment of an LV covers (free
+extents, another LV's) are never placed in that LV.
+
 The bytes between a file's end and the end of its last block (slack) are mapped to the
 file with ``slack`` set. An offset no interval holds is in unallocated space, file-system
-metadata, or a volume whose file system cannot be read (those are listed in ``problems``).
-Resident NTFS data (inside the MFT record) and encrypted volumes are not mapped.
+metadata, or a volume or logical volume whose file system cannot be read (those are listed
+in ``problems``). Resident NTFS data (inside the MFT record), encrypted volumes and LVs of
+other segment types (thin, RAID, several stripes) are not mapped.
 """
 
 from __future__ import annotations
 
 import heapq
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from typing import Any
 
 import pytsk3
 
-from dalil.engine.forensics.filesystem import FileSystem, FileSystemError, open_file_system
-from dalil.engine.forensics.image import Image, TskImage
-from dalil.engine.forensics.volume import file_system_volumes
+from dalil.engine.forensics.filesystem import (
+    FileSystem,
+    FileSystemError,
+    open_file_system,
+    open_volume_file_system,
+)
+from dalil.engine.forensics.image import Image, ImageError, TskImage
+from dalil.engine.forensics.logical import LogicalVolumeError, is_lvm, linear_logical_volumes
+from dalil.engine.forensics.lvmtext import Segment
+from dalil.engine.forensics.volume import Volume, file_system_volumes
 from dalil.engine.forensics.walk import walk_files
 
 _DATA_TYPES = {int(pytsk3.TSK_FS_ATTR_TYPE_DEFAULT), int(pytsk3.TSK_FS_ATTR_TYPE_NTFS_DATA),
@@ -51,11 +66,13 @@ class Extent:
     file_offset: int
     deleted: bool = False
     slack: bool = False  # past the file's size, in its last block
+    logical_volume: str = ""  # the LVM LV's name; "" for a file system right in the volume
 
     def to_dict(self) -> dict[str, Any]:
         return {"start": self.start, "end": self.end, "volume_index": self.volume_index,
-                "fs_type": self.fs_type, "inode": self.inode, "address": self.address,
-                "path": self.path, "file_offset": self.file_offset, "deleted": self.deleted,
+                "logical_volume": self.logical_volume, "fs_type": self.fs_type,
+                "inode": self.inode, "address": self.address, "path": self.path,
+                "file_offset": self.file_offset, "deleted": self.deleted,
                 "slack": self.slack}
 
 
@@ -186,13 +203,87 @@ def flatten(extents: Iterable[Extent]) -> list[Extent]:
     return result
 
 
+def in_media(extents: Iterable[Extent], segments: Sequence[Segment], pv_offset: int,
+             volume_index: int, logical_volume: str) -> Iterator[Extent]:
+    """``extents`` of a file system inside a linear logical volume (offsets in the LV) as
+    media offsets: each piece that a segment holds moves to where that segment lies in the
+    physical volume at ``pv_offset``; a piece no segment holds has no place and is left
+    out."""
+    ordered = sorted(segments, key=lambda s: s.start)
+    starts = [s.start for s in ordered]
+    for extent in extents:
+        at = max(0, bisect_right(starts, extent.start) - 1)
+        while at < len(ordered) and ordered[at].start < extent.end:
+            segment = ordered[at]
+            low = max(extent.start, segment.start)
+            high = min(extent.end, segment.start + segment.length)
+            if low < high:
+                start = pv_offset + segment.pv_offset + low - segment.start
+                yield replace(extent, start=start, end=start + high - low,
+                              file_offset=extent.file_offset + low - extent.start,
+                              volume_index=volume_index, logical_volume=logical_volume)
+            at += 1
+
+
+def _lv_problem(image: Image, volume: Volume, name: str, detail: str) -> str:
+    """A logical volume's problem: the image, the PV's volume and offset, the LV, then what
+    went wrong (without the places the engine's message repeats)."""
+    where = image.where()
+    for said in (f"{where}, LVM logical volume {name} in volume at offset {volume.offset}, "
+                 "whole media (offset 0): ",
+                 f"{where}: LVM physical volume at offset {volume.offset}, logical volume "
+                 f"{name}: ",
+                 f"{where}: LVM physical volume at offset {volume.offset}: "):
+        detail = detail.removeprefix(said)
+    return (f"{where}, volume {volume.index} at offset {volume.offset}, LVM logical volume "
+            f"{name}: {detail}")
+
+
+def _map_lvm(image: Image, volume: Volume, extents: list[Extent],
+             volumes: list[dict[str, Any]], problems: list[str]) -> None:
+    """Map the file system of each linear logical volume of the PV ``volume``; an LV that
+    cannot be read is a problem and the next one is mapped."""
+    size = volume.size or image.size - volume.offset
+    try:
+        logical_volumes = linear_logical_volumes(image, volume.offset, size)
+    except LogicalVolumeError as exc:
+        problems.append(str(exc))
+        return
+    for logical in logical_volumes:
+        if logical.problem:
+            problems.append(_lv_problem(image, volume, logical.name, logical.problem))
+            continue
+        try:
+            fs = open_volume_file_system(image, volume, logical.name)
+        except FileSystemError as exc:
+            problems.append(_lv_problem(image, volume, logical.name, str(exc)))
+            continue
+        before = len(extents)
+        extents.extend(in_media(file_extents(fs, problems), logical.segments, volume.offset,
+                                volume.index, logical.name))
+        volumes.append({"index": volume.index, "offset": volume.offset,
+                        "logical_volume": logical.name, "fs_type": fs.kind,
+                        "extents": len(extents) - before})
+
+
+def _holds_lvm(image: Image, volume: Volume) -> bool:
+    try:
+        return volume.offset < image.size and is_lvm(image, volume.offset)
+    except ImageError:
+        return False  # opening its file system says what cannot be read
+
+
 def map_image(image: Image) -> BlockMap:
-    """The block map of every readable file system of ``image`` (partitioned or bare)."""
+    """The block map of every readable file system of ``image`` (partitioned or bare), those
+    in the linear logical volumes of an LVM2 physical volume included."""
     tsk_image = TskImage(image)
     problems: list[str] = []
     volumes: list[dict[str, Any]] = []
     extents: list[Extent] = []
     for volume in file_system_volumes(image, tsk_image):
+        if _holds_lvm(image, volume):
+            _map_lvm(image, volume, extents, volumes, problems)
+            continue
         try:
             fs = open_file_system(image, volume, tsk_image)
         except FileSystemError as exc:
@@ -202,6 +293,6 @@ def map_image(image: Image) -> BlockMap:
             continue  # inside a decrypted layer: its offsets are not the media's
         before = len(extents)
         extents.extend(file_extents(fs, problems))
-        volumes.append({"index": volume.index, "offset": volume.offset, "fs_type": fs.kind,
-                        "extents": len(extents) - before})
+        volumes.append({"index": volume.index, "offset": volume.offset, "logical_volume": "",
+                        "fs_type": fs.kind, "extents": len(extents) - before})
     return BlockMap(flatten(extents), volumes, problems)

@@ -81,6 +81,14 @@ def _linear(image: Image, offset: int, size: int) -> list[LinearVolume]:
                                  f"{exc}") from exc
 
 
+def linear_logical_volumes(image: Image, offset: int, size: int) -> list[LinearVolume]:
+    """The logical volumes of the LVM physical volume at ``offset`` (``size`` bytes) as
+    their metadata lays them out: segments in bytes of the PV, whatever libvslvm makes of
+    them (a block map needs the layout, not only the bytes). Unreadable metadata raises
+    :class:`LogicalVolumeError` naming the image and the offset."""
+    return _linear(image, offset, size)
+
+
 def _lvm_handle(image: Image, offset: int, size: int) -> tuple[Any, Any]:
     try:
         import pyvslvm
