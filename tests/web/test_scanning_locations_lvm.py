@@ -91,3 +91,18 @@ def test_findings_in_logical_volumes_name_the_lv_and_link_its_file(case, as_exam
         assert f'href="{link}"' in page
         assert (f"volume {PV_INDEX} / LV {logical}, inode {record.inode}, offset "
                 f"{file_offset} in the file") in page
+
+
+def test_a_block_map_made_before_lvs_were_mapped_is_made_again(case, disk):
+    """A map stored by older code (its volumes do not name an LV, the LV's files absent)
+    would place hits inside LVs nowhere for ever: the next request maps the image again."""
+    exhibit = add_image_exhibit(case, disk.path)
+    old = services.BlockMap.objects.create(exhibit=exhibit, tool_version="0.0.9",
+                                           volumes=[{"index": PV_INDEX, "offset": 0,
+                                                     "fs_type": "lvm", "extents": 0}])
+    fresh = services.ensure_block_map(exhibit)
+    assert fresh is not None and fresh.pk != old.pk
+    assert not services.BlockMap.objects.filter(pk=old.pk).exists()
+    assert {v["logical_volume"] for v in fresh.volumes} == {"root", "exchange"}
+    assert BlockRun.objects.filter(block_map=fresh, logical_volume="exchange").exists()
+    assert services.ensure_block_map(exhibit).pk == fresh.pk  # a current map is kept

@@ -524,7 +524,7 @@ def ensure_block_map(exhibit: Exhibit) -> BlockMap | None:
     gets an empty map (every offset then shows as unallocated, with the problem noted); an
     error while mapping never fails the scan (``None``, tried again after the next one)."""
     existing = BlockMap.objects.filter(exhibit=exhibit).first()
-    if existing is not None:
+    if existing is not None and not _mapped_before_logical_volumes(existing):
         return existing
     try:
         with image_path(exhibit) as path:
@@ -536,6 +536,9 @@ def ensure_block_map(exhibit: Exhibit) -> BlockMap | None:
     except (IngestError, ImageError, OSError, BlobStoreError):
         return None
     with transaction.atomic():
+        if existing is not None:  # derived data only: findings point at offsets, not runs
+            BlockRun.objects.filter(block_map=existing).delete()
+            existing.delete()
         stored = BlockMap.objects.create(exhibit=exhibit, tool_version=__version__,
                                          volumes=blocks.volumes, problems=blocks.problems[:200],
                                          extents=len(blocks.extents))
@@ -546,6 +549,12 @@ def ensure_block_map(exhibit: Exhibit) -> BlockMap | None:
                           deleted=e.deleted, slack=e.slack) for e in blocks.extents]
         BlockRun.objects.bulk_create(batch, batch_size=BATCH_SIZE)
     return stored
+
+
+def _mapped_before_logical_volumes(block_map: BlockMap) -> bool:
+    """A map made before LVM logical volumes were mapped (its volumes do not say which
+    LV): hits inside an LV would show as unallocated for ever, so it is made again."""
+    return any("logical_volume" not in volume for volume in block_map.volumes)
 
 
 # --- bookmarks --------------------------------------------------------------------------------
