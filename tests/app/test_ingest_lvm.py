@@ -31,6 +31,7 @@ from dalil.engine.scenarios.lvm import (
     build_lvm_image,
     default_volumes,
     tools_missing,
+    with_volume_blanked,
 )
 
 pytestmark = pytest.mark.django_db
@@ -180,12 +181,7 @@ def test_the_artifact_step_reads_a_photo_inside_a_logical_volume(case, disk):
 
 def test_an_unreadable_logical_volume_is_a_problem_and_the_others_are_walked(case, disk,
                                                                             tmp_path):
-    exchange = disk.volumes[1]
-    data = bytearray(disk.path.read_bytes())
-    start = exchange.physical_offset(disk.pv_offset, disk.extent_size)
-    data[start:start + 4096] = bytes(4096)  # its FAT boot sector and FSInfo gone
-    damaged = tmp_path / "damaged.img"
-    damaged.write_bytes(bytes(data))
+    damaged = with_volume_blanked(disk, 1, tmp_path / "damaged.img")  # exchange's FAT gone
     exhibit = _exhibit(case, damaged)
     run = services.ingest_exhibit(exhibit, actor="examiner")
     assert run.status == "succeeded" and run.errors == 1

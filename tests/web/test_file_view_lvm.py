@@ -8,7 +8,6 @@ import dataclasses
 import hashlib
 import html
 import re
-import shutil
 from datetime import UTC, datetime
 
 import pytest
@@ -39,7 +38,7 @@ def disk(tmp_path_factory: pytest.TempPathFactory) -> BuiltPhysicalVolume:
     root, exchange = default_volumes(SEED)
     photo = PlantedFile("home/azamat/photo.jpg", PHOTO, datetime(2024, 3, 4, 8, 0, tzinfo=UTC))
     volumes = [dataclasses.replace(root, files=(*root.files, photo)), exchange]
-    missing = tools_missing(volumes) + [t for t in ("sfdisk",) if shutil.which(t) is None]
+    missing = tools_missing(volumes, mbr=True)
     if missing:
         pytest.skip(f"needs {', '.join(missing)}")
     return build_lvm_image(tmp_path_factory.mktemp("lvm-web") / "server.img", seed=SEED,

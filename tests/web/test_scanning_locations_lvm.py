@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import random
-import shutil
 from datetime import UTC, datetime
 
 import pytest
@@ -51,7 +50,7 @@ def _volumes() -> list:
 @pytest.fixture(scope="module")
 def disk(tmp_path_factory: pytest.TempPathFactory) -> BuiltPhysicalVolume:
     volumes = _volumes()
-    missing = tools_missing(volumes) + [t for t in ("sfdisk",) if shutil.which(t) is None]
+    missing = tools_missing(volumes, mbr=True)
     if missing:
         pytest.skip(f"needs {', '.join(missing)}")
     return build_lvm_image(tmp_path_factory.mktemp("scan-lvm") / "server.img", seed=SEED,

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import random
-import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from dalil.engine.scenarios.lvm import (
     default_volumes,
     rewrite_metadata,
     tools_missing,
+    with_volume_blanked,
 )
 
 SEED = 67
@@ -45,7 +45,7 @@ def _volumes() -> list:
 @pytest.fixture(scope="module")
 def disk(tmp_path_factory: pytest.TempPathFactory) -> BuiltPhysicalVolume:
     volumes = _volumes()
-    missing = tools_missing(volumes) + [t for t in ("sfdisk",) if shutil.which(t) is None]
+    missing = tools_missing(volumes, mbr=True)
     if missing:
         pytest.skip(f"needs {', '.join(missing)}")
     return build_lvm_image(tmp_path_factory.mktemp("blockmap-lvm") / "disk.img", seed=SEED,
@@ -149,12 +149,7 @@ def test_the_gap_between_segments_is_not_placed_in_the_lv(disk: BuiltPhysicalVol
 
 def test_an_unreadable_lv_is_a_problem_and_the_other_is_mapped(
         disk: BuiltPhysicalVolume, tmp_path: Path) -> None:
-    exchange = disk.volumes[1]
-    data = bytearray(disk.path.read_bytes())
-    start = exchange.physical_offset(disk.pv_offset, disk.extent_size)
-    data[start:start + 4096] = bytes(4096)  # its FAT boot sector and FSInfo gone
-    damaged = tmp_path / "damaged.img"
-    damaged.write_bytes(bytes(data))
+    damaged = with_volume_blanked(disk, 1, tmp_path / "damaged.img")  # exchange's FAT gone
     with open_image(damaged) as image:
         blocks = map_image(image)
     [problem] = blocks.problems
@@ -164,7 +159,7 @@ def test_an_unreadable_lv_is_a_problem_and_the_other_is_mapped(
     assert [v["logical_volume"] for v in blocks.volumes] == ["root"]
     assert {e.logical_volume for e in blocks.extents} == {"root"}
     notes = disk.volumes[0].files[0]
-    hit = blocks.locate(bytes(data).find(notes.data) + 5)
+    hit = blocks.locate(damaged.read_bytes().find(notes.data) + 5)
     assert hit is not None and (hit[0].path, hit[1]) == (notes.path, 5)
 
 

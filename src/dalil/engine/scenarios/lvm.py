@@ -363,11 +363,26 @@ def build_lvm_image(path: str | os.PathLike[str], *, seed: int | str,
     return built
 
 
-def tools_missing(volumes: Sequence[VolumeSpec]) -> list[str]:
-    """The Debian tools :func:`build_lvm_image` needs for ``volumes`` that are missing."""
+def tools_missing(volumes: Sequence[VolumeSpec], mbr: bool = False) -> list[str]:
+    """The Debian tools :func:`build_lvm_image` needs for ``volumes`` (and, with ``mbr``,
+    for the partition table) that are missing."""
     needed = {"ext4": ("mke2fs", "debugfs"), "fat32": ("mkfs.vfat", "mcopy")}
     tools = {t for spec in volumes for t in needed.get(spec.filesystem, ())}
+    if mbr:
+        tools.add("sfdisk")
     return sorted(t for t in tools if shutil.which(t) is None)
+
+
+def with_volume_blanked(built: BuiltPhysicalVolume, index: int, path: Path,
+                        size: int = 4096) -> Path:
+    """A copy of the image at ``path`` whose logical volume ``index`` has its first
+    ``size`` bytes zeroed (the boot sector or superblock of its file system gone): an
+    unreadable LV beside readable ones, for exercises and tests. The original is kept."""
+    data = bytearray(built.path.read_bytes())
+    start = built.volumes[index].physical_offset(built.pv_offset, built.extent_size)
+    data[start:start + size] = bytes(size)
+    path.write_bytes(bytes(data))
+    return path
 
 
 def rewrite_metadata(built: BuiltPhysicalVolume, text: str) -> None:
