@@ -6,6 +6,7 @@ import io
 import os
 
 import pytest
+from django.db import connections
 
 from dalil.app.accounts.models import Institution, Role, User
 from dalil.app.cases import services
@@ -144,10 +145,16 @@ def chromium():
 
     sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright")
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright runs a loop
+    # Django keeps its connections per context, and code run while Playwright's loop is
+    # up sees a context of its own: a connection opened before (by a fixture) would be
+    # left open and idle, and PostgreSQL then refuses to drop the test database. Each
+    # side's connections are closed before the other's start.
+    connections.close_all()
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+        connections.close_all()
 
 
 @pytest.fixture
