@@ -57,11 +57,13 @@ app.add_typer(fs_app, name="fs")
 
 VOLUME_HELP = "Volume number as `dalil image info` (and mmls) show it; needed if several."
 LOGICAL_HELP = ("LVM logical volume inside the volume (index or name, as `dalil image info` "
-                "lists them; needed if the PV holds several), or VSS snapshot K of an NTFS "
-                "volume.")
+                "lists them; needed if the PV holds several), VSS snapshot K of an NTFS "
+                "volume, or APFS volume of an APFS container (index, name, or the name "
+                "the ingest stored; default: the first).")
 PARTIAL = 3  # exit code: the output is there, but some directories could not be read
 
-_PASSWORD = typer.Option(None, "--password", help="Password of a BitLocker or LUKS volume.")
+_PASSWORD = typer.Option(None, "--password",
+                         help="Password of a BitLocker, LUKS or encrypted APFS volume.")
 _RECOVERY = typer.Option(None, "--recovery-password",
                          help="BitLocker recovery password (48 digits in 8 groups).")
 _KEY_FILE = typer.Option(None, "--key-file",

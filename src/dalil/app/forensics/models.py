@@ -39,7 +39,7 @@ class IngestRun(models.Model):
     errors = models.PositiveIntegerField(_("errors"), default=0)
     known_bad = models.PositiveIntegerField(_("known-bad files"), default=0)
     # What was walked to the end: a volume's index, or {"volume": N, "logical_volume": NAME}
-    # for an LVM logical volume (see services.completed_volumes).
+    # for an LVM logical volume or APFS volume (see services.completed_volumes).
     completed_volumes = models.JSONField(default=list)
     error = models.TextField(_("error"), blank=True)
 
@@ -65,7 +65,9 @@ class FileRecord(models.Model):
     volume_index = models.IntegerField(_("volume"))
     volume_offset = models.BigIntegerField(_("volume offset"))  # the PV's, for an LV
     # The LVM logical volume's name ("" for a file system walked directly in the volume):
-    # names are unique in a volume group and survive lvextend, unlike positions.
+    # names are unique in a volume group and survive lvextend, unlike positions. For an
+    # APFS container, the APFS volume's name (apfs.unit_names: indexed when two share one;
+    # volume_offset is the container's).
     logical_volume = models.CharField(_("logical volume"), max_length=128, blank=True,
                                       default="")
     fs_type = models.CharField(_("file system"), max_length=20)
@@ -139,7 +141,7 @@ class IngestProblem(models.Model):
     run = models.ForeignKey(IngestRun, on_delete=models.PROTECT, related_name="problems")
     volume_index = models.IntegerField(null=True, blank=True)
     volume_offset = models.BigIntegerField(null=True, blank=True)
-    logical_volume = models.CharField(max_length=128, blank=True, default="")  # LVM LV name
+    logical_volume = models.CharField(max_length=128, blank=True, default="")  # as FileRecord
     kind = models.CharField(max_length=20)  # directory, volume, file
     path = models.TextField(blank=True)
     inode = models.BigIntegerField(null=True, blank=True)

@@ -52,7 +52,7 @@ def browse(exhibit: Exhibit, data: Mapping[str, Any]) -> QuerySet[FileRecord]:
     records = common_filters(FileRecord.objects.filter(exhibit=exhibit), data)
     if data.get("vol") is not None:
         records = records.filter(volume_index=data["vol"])
-        if data.get("lv"):  # an LVM logical volume of that volume
+        if data.get("lv"):  # an LVM logical volume or APFS volume of that volume
             records = records.filter(logical_volume=data["lv"])
     folder = data.get("dir") or ""
     if data.get("sub"):
@@ -91,8 +91,9 @@ def file_types(exhibit: Exhibit) -> list[str]:
 
 
 def volumes(exhibit: Exhibit) -> list[Any]:
-    """The walked units of the exhibit: each volume, or each LVM logical volume in it
-    (``logical_volume`` "" for a volume walked directly), with offset and file system."""
+    """The walked units of the exhibit: each volume, or each LVM logical volume or APFS
+    volume in it (``logical_volume`` "" for a volume walked directly), with offset and
+    file system."""
     return list(FileRecord.objects.filter(exhibit=exhibit).values(
         "volume_index", "logical_volume", "volume_offset", "fs_type")
         .distinct().order_by("volume_index", "logical_volume"))

@@ -22,7 +22,8 @@ def bookmarked_files(case: Case) -> Iterator[BookmarkedItem]:
                                  f"{_('offset')} {record.volume_offset})"),
                    (_("inode"), record.address), (_("size (bytes)"), str(record.size))]
         if record.logical_volume:
-            details.insert(1, (_("logical volume (LVM)"), record.logical_volume))
+            label = _("APFS volume") if record.fs_type == "apfs" else _("logical volume (LVM)")
+            details.insert(1, (label, record.logical_volume))
         if record.file_type:
             details.append((_("content type"), record.file_type))
         if record.mtime:

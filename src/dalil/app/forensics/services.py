@@ -25,12 +25,14 @@ import datetime as dt
 import hashlib
 import mmap
 import os
+import shlex
 import sqlite3
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -52,6 +54,7 @@ from dalil.app.forensics.models import (
 from dalil.app.jobs import services as jobs
 from dalil.app.jobs.models import Job
 from dalil.engine.evidence.blobstore import BlobStoreError
+from dalil.engine.forensics.apfs import container_info, is_apfs, unit_names
 from dalil.engine.forensics.examine import (
     ExamineError,
     Opened,
@@ -78,7 +81,6 @@ from dalil.engine.forensics.hashsets import (
 )
 from dalil.engine.forensics.image import Image, ImageError, TskImage, open_image
 from dalil.engine.forensics.logical import (
-    LogicalVolume,
     LogicalVolumeError,
     is_lvm,
     list_logical_volumes,
@@ -512,8 +514,8 @@ class _Ingest:
 
     def problem(self, volume: Volume | None, kind: str, path: str, inode: int | None,
                 message: str, logical: str = "") -> None:
-        """Record a place the walk could not read; ``logical``: the LVM logical volume's
-        name ("" outside one)."""
+        """Record a place the walk could not read; ``logical``: the name of the walk unit
+        (LVM logical volume or APFS volume; "" for the volume itself)."""
         self.problems.append(IngestProblem(
             exhibit=self.exhibit, run=self.run, kind=kind, path=path, inode=inode,
             volume_index=volume.index if volume else None,
@@ -558,12 +560,13 @@ class _Ingest:
 
     # the walk
 
-    def volume(self, path: Path, volume: Volume, logical: LogicalVolume | None = None) -> bool:
-        """Walk one volume (or its LVM logical volume ``logical``: a unit of its own, with
-        its own walk positions), storing what is not stored yet; False if it has no file
-        system."""
-        name = logical.name if logical is not None else ""
-        where = f"volume {volume.index}, LV {name}" if name else f"volume {volume.index}"
+    def volume(self, path: Path, volume: Volume, part: _WalkUnit | None = None) -> bool:
+        """Walk one volume (or ``part`` of it, an LVM logical volume or an APFS volume: a
+        unit of its own, with its own walk positions), storing what is not stored yet;
+        False if it has no file system."""
+        part = part or _WalkUnit()
+        name = part.name
+        where = f"volume {volume.index}, {part.label()}" if name else f"volume {volume.index}"
         stored = FileRecord.objects.filter(exhibit=self.exhibit, volume_index=volume.index,
                                            logical_volume=name)
         last = stored.order_by("-seq").first()
@@ -600,7 +603,7 @@ class _Ingest:
                         self.volume_text = f"{where} ({message.fs_kind}): "
                     elif isinstance(message, Unreadable):
                         text = (_unit_message(self.exhibit, self.folder, volume, name,
-                                              message.message)
+                                              message.message, part.kind)
                                 if name else f"exhibit {self.exhibit}: {message.message}")
                         self.problem(volume, "volume", "", None, text, logical=name)
                         self.flush()
@@ -637,9 +640,10 @@ def _where(text: str, folder: Path | None, exhibit: Exhibit) -> str:
 
 
 def completed_volumes(exhibit: Exhibit) -> set[tuple[int, str]]:
-    """The walk units that some run of ``exhibit`` walked to the end: (volume index, LVM
-    logical volume name, "" for a volume walked directly). Runs store a volume as its
-    index (as runs before logical volumes did) and an LV as {"volume", "logical_volume"}."""
+    """The walk units that some run of ``exhibit`` walked to the end: (volume index, name
+    of the LVM logical volume or APFS volume, "" for a volume walked directly). Runs
+    store a volume as its index (as runs before logical volumes did) and an LV or APFS
+    volume as {"volume", "logical_volume"}."""
     done: set[tuple[int, str]] = set()
     for volumes in IngestRun.objects.filter(exhibit=exhibit).values_list("completed_volumes",
                                                                           flat=True):
@@ -656,28 +660,48 @@ def _completed_entry(volume_index: int, logical: str) -> int | dict[str, Any]:
     return {"volume": volume_index, "logical_volume": logical} if logical else volume_index
 
 
+@dataclass(frozen=True)
+class _WalkUnit:
+    """What the ingest walks as one, inside a volume: the volume itself (``name`` ""), or
+    one LVM logical volume or APFS volume in it (``name`` is what the records' and
+    problems' ``logical_volume`` and ``completed_volumes`` hold)."""
+
+    name: str = ""
+    kind: str = ""  # "lvm", "apfs"; "" for the volume itself
+
+    def label(self) -> str:
+        """``LV root``, ``APFS volume Data`` for progress messages."""
+        return f"APFS volume {self.name}" if self.kind == "apfs" else f"LV {self.name}"
+
+
 def _unit_message(exhibit: Exhibit, folder: Path | None, volume: Volume, logical: str,
-                  detail: str) -> str:
-    """An LVM problem's message: the exhibit, the volume with its offset and the LV first,
-    then the engine's ``detail`` (its temporary image path made the exhibit's name)."""
+                  detail: str, kind: str = "lvm") -> str:
+    """A walk unit's problem message: the exhibit, the volume with its offset and the LV
+    or APFS volume (``kind``) first, then the engine's ``detail`` (its temporary image path
+    made the exhibit's name)."""
     detail = _where(detail, folder, exhibit).removeprefix(f"exhibit {exhibit}: ")
     where = f"volume {volume.index} at offset {volume.offset}"
     if logical:
-        where += f", LVM logical volume {logical}"
+        where += f", {'APFS volume' if kind == 'apfs' else 'LVM logical volume'} {logical}"
     return f"exhibit {exhibit}, {where}: {detail}"
 
 
-def _walk_units(state: _Ingest, image: Image, volume: Volume) -> list[LogicalVolume | None]:
-    """What to walk in ``volume``: itself (``[None]``), or each logical volume of an LVM
-    physical volume. Unreadable LVM metadata, or a PV without LVs, is an IngestProblem
-    naming the volume and its offset (``[]``: nothing to walk there)."""
+def _walk_units(state: _Ingest, image: Image, volume: Volume) -> list[_WalkUnit]:
+    """What to walk in ``volume``: itself, each logical volume of an LVM physical volume,
+    or each APFS volume of an APFS container. Unreadable LVM metadata, or a PV without
+    LVs, is an IngestProblem naming the volume and its offset (``[]``: nothing to walk
+    there)."""
     try:
-        if volume.offset >= image.size or not is_lvm(image, volume.offset):
-            return [None]
+        if volume.offset >= image.size:
+            return [_WalkUnit()]
+        if is_apfs(image, volume.offset):
+            return _apfs_units(state, image, volume)
+        if not is_lvm(image, volume.offset):
+            return [_WalkUnit()]
         found = list_logical_volumes(image, volume.offset,
                                      volume.size or image.size - volume.offset)
     except ImageError:
-        return [None]  # opening its file system says what cannot be read
+        return [_WalkUnit()]  # opening its file system says what cannot be read
     except LogicalVolumeError as exc:
         state.problem(volume, "volume", "", None,
                       _unit_message(state.exhibit, state.folder, volume, "", str(exc)))
@@ -688,7 +712,39 @@ def _walk_units(state: _Ingest, image: Image, volume: Volume) -> list[LogicalVol
             state.exhibit, state.folder, volume, "", "LVM physical volume without logical "
             "volumes: no file system to walk"))
         state.flush()
-    return list(found)
+    return [_WalkUnit(logical.name, "lvm") for logical in found]
+
+
+def _apfs_units(state: _Ingest, image: Image, volume: Volume) -> list[_WalkUnit]:
+    """Each APFS volume of the container in ``volume``, named as
+    :func:`~dalil.engine.forensics.apfs.unit_names` says (a Mac's files are on its
+    ``Data`` volume, not on the first). An encrypted one is an IngestProblem naming the
+    exhibit, the volume's offset and the APFS volume, and is not walked: the ingest has no
+    key to give it."""
+    try:
+        volumes = container_info(image, volume).volumes
+    except FileSystemError:
+        return [_WalkUnit()]  # opening it says what cannot be read, as for any volume
+    if not volumes:
+        return [_WalkUnit()]  # likewise: "holds no volumes"
+    names = unit_names(volumes)
+    if FileRecord.objects.filter(exhibit=state.exhibit, volume_index=volume.index,
+                                 logical_volume="").exists():
+        # Runs before APFS volumes were walk units walked the first volume as the volume
+        # itself: its records stay where they are, neither stored twice nor orphaned.
+        names[0] = ""
+    units = []
+    for info, name in zip(volumes, names, strict=True):
+        if not info.encrypted:
+            units.append(_WalkUnit(name, "apfs" if name else ""))
+            continue
+        state.problem(volume, "volume", "", None, _unit_message(
+            state.exhibit, state.folder, volume, name,
+            f"encrypted APFS volume {info.index} {info.name!r}: supply --password or "
+            f"--recovery-password to read it (dalil fs ... --logical {shlex.quote(name)}); "
+            "not walked", "apfs"), logical=name)
+        state.flush()
+    return units
 
 
 def ingest_exhibit(exhibit: Exhibit, ctx: Context | None = None, *, actor: str = "system",
@@ -803,16 +859,16 @@ def _run_pipeline(exhibit: Exhibit, run: IngestRun, path: Path, folder: Path, ct
         readable = 0
         state = _Ingest(exhibit, run, ctx, batch_size, hash_sets, folder, check)
         for volume in volumes:
-            # An LVM physical volume is walked as one unit per logical volume.
-            for logical in _walk_units(state, image, volume):
-                name = logical.name if logical is not None else ""
-                if (volume.index, name) in done:
+            # An LVM physical volume is walked as one unit per logical volume, an APFS
+            # container as one per APFS volume.
+            for unit in _walk_units(state, image, volume):
+                if (volume.index, unit.name) in done:
                     run.skipped += FileRecord.objects.filter(
                         exhibit=exhibit, volume_index=volume.index,
-                        logical_volume=name).count()
+                        logical_volume=unit.name).count()
                     readable += 1
                     continue
-                readable += state.volume(path, volume, logical)
+                readable += state.volume(path, volume, unit)
         run.save(update_fields=["skipped"])
         if not readable:
             reasons = "; ".join(p.message for p in IngestProblem.objects.filter(run=run))
@@ -886,7 +942,9 @@ def _entry(record: FileRecord) -> Entry:
         ctime=record.ctime, crtime=record.crtime, name_allocated=not record.deleted,
         meta_allocated=record.meta_allocated,
         # Inside an LV the file system starts at 0 of its layer; volume_offset is the PV's.
-        fs_offset=0 if record.logical_volume else record.volume_offset,
+        # An APFS volume is read in the container's place in the image.
+        fs_offset=0 if record.logical_volume and record.fs_type != "apfs"
+        else record.volume_offset,
         attr_type=record.attr_type, attr_id=record.attr_id, stream=stream,
         meta_type="r", parent=record.parent,
     )
@@ -894,8 +952,8 @@ def _entry(record: FileRecord) -> Entry:
 
 @contextmanager
 def open_record(record: FileRecord) -> Iterator[tuple[FileSystem, Entry]]:
-    """The record's file system (opened read-only; inside its LVM logical volume if it
-    has one) and its entry, for reading content."""
+    """The record's file system (opened read-only; inside its LVM logical volume or
+    APFS volume if it has one) and its entry, for reading content."""
     exhibit = record.exhibit
     with image_path(exhibit) as path:
         try:

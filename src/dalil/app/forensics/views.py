@@ -94,7 +94,8 @@ def browse(request: HttpRequest, pk: int, exhibit_pk: int) -> HttpResponse:
         "case": exhibit.case, "exhibit": exhibit, "form": form, "page": page,
         "folder": folder, "crumbs": queries.breadcrumbs(folder),
         "volumes": queries.volumes(exhibit), "volume": data.get("vol"),
-        # The LVM logical volume chosen within the chosen volume ("" when none is).
+        # The LVM logical volume or APFS volume chosen within the chosen volume ("" when
+        # none is).
         "logical": (data.get("lv") or "") if data.get("vol") is not None else "",
         "query": _query_without_page(request),
         "has_records": FileRecord.objects.filter(exhibit=exhibit).exists(),

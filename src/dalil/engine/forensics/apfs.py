@@ -4,7 +4,10 @@ API, so The Sleuth Kit cannot open an APFS container from a plain image.
 :func:`~dalil.engine.forensics.filesystem.open_file_system` comes here, before asking
 TSK, when a volume holds the APFS container superblock magic ``NXSB`` at byte 32. A
 container holds one or more APFS volumes (file systems sharing its blocks): the first is
-opened unless ``--logical K|NAME`` chooses another by index or name. The returned
+opened unless ``--logical K|NAME`` chooses another by index or name. The ingest walks
+every volume as a unit of its own, named as :func:`unit_names` says (its name, told
+apart by its index when two share one) and reopened under that name by
+:func:`~dalil.engine.forensics.filesystem.open_volume_file_system`. The returned
 :class:`~dalil.engine.forensics.filesystem.FileSystem` has ``kind == "apfs"`` and, in
 place of the TSK handle, an :class:`ApfsVolume` offering ``open_meta(inode=...)`` and
 the file's ``read_random(offset, size)``, so that the content readers work unchanged;
@@ -25,7 +28,8 @@ from __future__ import annotations
 
 import struct
 import uuid
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -228,9 +232,34 @@ def container_info(image: Image, volume: Volume) -> ApfsContainerInfo:
                              volumes)
 
 
+def unit_names(volumes: Sequence[ApfsVolumeInfo]) -> list[str]:
+    """The name under which each of a container's ``volumes`` is walked and its files
+    stored (the ingest's ``logical_volume``), in the same order.
+
+    A volume's own name when no other volume of the container has it. Two volumes of one
+    name (APFS allows it), or a volume without one, are told apart by their index:
+    ``Data#1``, ``#2``; a name another volume really has is never given (``#index`` is
+    added again). The names depend on the container's volumes only, so every run, every
+    reader and the CLI's ``--logical`` find the same volume under the same name.
+    """
+    counts = Counter(info.name for info in volumes)
+    taken = {info.name for info in volumes if info.name and counts[info.name] == 1}
+    names: list[str] = []
+    for info in volumes:
+        if info.name in taken:
+            names.append(info.name)
+            continue
+        name = f"{info.name}#{info.index}"
+        while name in counts or name in names:
+            name += f"#{info.index}"
+        names.append(name)
+    return names
+
+
 def _choose(found: list[tuple[ApfsVolumeInfo, Any]], choice: int | str | None,
             where: str) -> tuple[ApfsVolumeInfo, Any]:
-    """The volume ``choice`` names (its name first, then its index); None: the first."""
+    """The volume ``choice`` names (its name first, then its index, then its name as
+    :func:`unit_names` gives it); None: the first."""
     if not found:
         raise FileSystemError(f"{where} holds no volumes")
     if choice is None:
@@ -241,6 +270,10 @@ def _choose(found: list[tuple[ApfsVolumeInfo, Any]], choice: int | str | None,
             return info, handle
     for info, handle in found:
         if text.isdigit() and info.index == int(text):
+            return info, handle
+    units = unit_names([info for info, _ in found])
+    for (info, handle), unit in zip(found, units, strict=True):
+        if isinstance(choice, str) and unit == text:
             return info, handle
     listing = ", ".join(f"{info.index} {info.name!r}" for info, _ in found)
     raise FileSystemError(f"{where}: no volume {text!r} (volumes: {listing})")

@@ -233,12 +233,18 @@ def open_logical_file_system(image: Image, volume: Volume,
 
 def open_volume_file_system(image: Image, volume: Volume, logical: str = "",
                             tsk_image: TskImage | None = None) -> FileSystem:
-    """The file system of ``volume``, or of the LVM logical volume named ``logical`` in it
-    (opened as a layer of its own: offsets inside it start at 0), as the ingest and the
-    records it stored address it. Raises :class:`FileSystemError` naming the image, the
-    volume's offset (bytes) and the LV, a read error inside the LV's segments included."""
+    """The file system of ``volume``, or of the walk unit named ``logical`` in it, as the
+    ingest and the records it stored address it: in an APFS container the APFS volume of
+    that name (see :func:`~dalil.engine.forensics.apfs.unit_names`; offsets are the
+    image's, as for the container), else the LVM logical volume of that name (opened as a
+    layer of its own: offsets inside it start at 0). Raises :class:`FileSystemError`
+    naming the image, the volume's offset (bytes) and the LV or APFS volume, a read error
+    inside the LV's segments included."""
     if not logical:
         return open_file_system(image, volume, tsk_image)
+    apfs = _open_apfs(image, volume, logical, None)
+    if apfs is not None:
+        return apfs
     try:
         return open_logical_file_system(image, volume, logical)
     except ImageError as exc:
