@@ -225,6 +225,20 @@ def test_two_apfs_volumes_of_one_name_are_stored_apart(case, tmp_path):
     assert b"".join(services.iter_content(second)) == b"in the second Data volume\n"
 
 
+def test_a_volume_name_of_255_bytes_is_stored_whole(case, tmp_path):
+    """APFS allows 255 bytes of name (and a unit may add "#index"): PostgreSQL refuses a
+    value over the column's length, so the column must hold it."""
+    long_name = "Evidence " + "x" * 246
+    plan = ApfsVolumePlan(long_name, "a9f50000-da11-4000-8000-0000000000b4",
+                          (ApfsPlant("notes.txt", b"in a volume with a long name\n"),))
+    key = build_apfs_image(tmp_path / "long.img", more_volumes=(plan,))
+    exhibit = _exhibit(case, key)
+    run = services.ingest_exhibit(exhibit, actor="examiner")
+    assert run.status == "succeeded", run.error
+    record = FileRecord.objects.get(exhibit=exhibit, path="notes.txt")
+    assert len(long_name.encode()) == 255 and record.logical_volume == long_name
+
+
 def test_a_first_volume_stored_as_the_volume_itself_is_not_stored_again(case, mac,
                                                                         monkeypatch):
     # As runs did before APFS volumes were walk units: the first volume, as volume 0.

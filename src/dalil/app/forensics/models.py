@@ -68,7 +68,9 @@ class FileRecord(models.Model):
     # names are unique in a volume group and survive lvextend, unlike positions. For an
     # APFS container, the APFS volume's name (apfs.unit_names: indexed when two share one;
     # volume_offset is the container's).
-    logical_volume = models.CharField(_("logical volume"), max_length=128, blank=True,
+    # max_length: an APFS volume's name has up to 255 bytes, and a unit name may add
+    # "#index" (apfs.unit_names); LVM names have at most 127.
+    logical_volume = models.CharField(_("logical volume"), max_length=300, blank=True,
                                       default="")
     fs_type = models.CharField(_("file system"), max_length=20)
     seq = models.PositiveIntegerField()  # position in the walk of its (logical) volume
@@ -141,7 +143,7 @@ class IngestProblem(models.Model):
     run = models.ForeignKey(IngestRun, on_delete=models.PROTECT, related_name="problems")
     volume_index = models.IntegerField(null=True, blank=True)
     volume_offset = models.BigIntegerField(null=True, blank=True)
-    logical_volume = models.CharField(max_length=128, blank=True, default="")  # as FileRecord
+    logical_volume = models.CharField(max_length=300, blank=True, default="")  # as FileRecord
     kind = models.CharField(max_length=20)  # directory, volume, file
     path = models.TextField(blank=True)
     inode = models.BigIntegerField(null=True, blank=True)

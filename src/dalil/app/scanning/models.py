@@ -175,7 +175,7 @@ class BlockRun(models.Model):
     end = models.BigIntegerField()
     volume_index = models.IntegerField()
     # The LVM logical volume whose file system holds the file, as FileRecord names it.
-    logical_volume = models.CharField(max_length=128, blank=True, default="")
+    logical_volume = models.CharField(max_length=300, blank=True, default="")  # as FileRecord
     fs_type = models.CharField(max_length=20)
     inode = models.BigIntegerField()
     address = models.CharField(max_length=60)

@@ -14,7 +14,9 @@ their runs are in bytes of the LV, which each segment of the LV (a run of the PV
 see :mod:`dalil.engine.forensics.lvmtext`) places somewhere in the PV, so an extent is
 translated segment by segment and split where it crosses from one segment to the next
 (``logical_volume`` names the LV). Bytes of the PV that no segment of an LV covers (free
-extents, another LV's) are never placed in that LV.
+extents, another LV's) are never placed in that LV. Every volume of an APFS container is
+mapped (its extents are the image's offsets already), ``logical_volume`` naming it as the
+ingest does (:func:`dalil.engine.forensics.apfs.unit_names`).
 
 The bytes between a file's end and the end of its last block (slack) are mapped to the
 file with ``slack`` set. An offset no interval holds is in unallocated space, file-system
@@ -66,7 +68,7 @@ class Extent:
     file_offset: int
     deleted: bool = False
     slack: bool = False  # past the file's size, in its last block
-    logical_volume: str = ""  # the LVM LV's name; "" for a file system right in the volume
+    logical_volume: str = ""  # the LVM LV or APFS volume; "" for a file system right in it
 
     def to_dict(self) -> dict[str, Any]:
         return {"start": self.start, "end": self.end, "volume_index": self.volume_index,
@@ -273,9 +275,47 @@ def _holds_lvm(image: Image, volume: Volume) -> bool:
         return False  # opening its file system says what cannot be read
 
 
+def _map_apfs(image: Image, volume: Volume, extents: list[Extent],
+              volumes: list[dict[str, Any]], problems: list[str]) -> None:
+    """Map every APFS volume of the container in ``volume``, each under the name the ingest
+    stores its files by (its extents are already the image's offsets); a volume that
+    cannot be read (encrypted, damaged) is a problem and the next one is mapped."""
+    # Imported here: the apfs module builds on this one (Extent).
+    from dalil.engine.forensics.apfs import container_info, unit_names
+
+    try:
+        names = unit_names(container_info(image, volume).volumes)
+    except FileSystemError as exc:
+        problems.append(str(exc))
+        return
+    for name in names:
+        try:
+            fs = open_volume_file_system(image, volume, name)
+        except FileSystemError as exc:
+            problems.append(str(exc))
+            continue
+        before = len(extents)
+        extents.extend(replace(extent, logical_volume=name)
+                       for extent in file_extents(fs, problems))
+        volumes.append({"index": volume.index, "offset": volume.offset,
+                        "logical_volume": name, "fs_type": fs.kind,
+                        "extents": len(extents) - before})
+
+
+def _holds_apfs(image: Image, volume: Volume) -> bool:
+    # Imported here: the apfs module builds on this one (Extent).
+    from dalil.engine.forensics.apfs import is_apfs
+
+    try:
+        return volume.offset < image.size and is_apfs(image, volume.offset)
+    except ImageError:
+        return False  # opening its file system says what cannot be read
+
+
 def map_image(image: Image) -> BlockMap:
     """The block map of every readable file system of ``image`` (partitioned or bare), those
-    in the linear logical volumes of an LVM2 physical volume included."""
+    in the linear logical volumes of an LVM2 physical volume and every volume of an APFS
+    container included."""
     tsk_image = TskImage(image)
     problems: list[str] = []
     volumes: list[dict[str, Any]] = []
@@ -283,6 +323,9 @@ def map_image(image: Image) -> BlockMap:
     for volume in file_system_volumes(image, tsk_image):
         if _holds_lvm(image, volume):
             _map_lvm(image, volume, extents, volumes, problems)
+            continue
+        if _holds_apfs(image, volume):
+            _map_apfs(image, volume, extents, volumes, problems)
             continue
         try:
             fs = open_file_system(image, volume, tsk_image)
