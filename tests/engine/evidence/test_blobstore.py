@@ -73,3 +73,32 @@ def test_a_full_disk_is_reported_and_leaves_nothing(tmp_path, monkeypatch):
         BlobStore(tmp_path).put_bytes(b"x" * 1000)
     monkeypatch.setattr(os, "fsync", real_fsync)
     assert not list((tmp_path / "tmp").iterdir())
+
+
+@pytest.mark.parametrize("layout", ["hole-inside", "ends-in-a-hole", "starts-with-a-hole",
+                                    "zeros-not-a-whole-chunk"])
+def test_chunks_of_zeros_are_stored_as_holes_and_read_back_the_same(tmp_path, layout):
+    mib = 1024 * 1024
+    data = {
+        "hole-inside": b"A" * 100 + bytes(3 * mib) + b"B" * 100,
+        "ends-in-a-hole": b"head" + bytes(5 * mib),
+        "starts-with-a-hole": bytes(2 * mib) + b"tail",
+        "zeros-not-a-whole-chunk": bytes(mib - 1),
+    }[layout]
+    store = BlobStore(tmp_path)
+    blob = store.put_stream(io.BytesIO(data), also=("md5",))
+    assert blob.size == len(data) == blob.path.stat().st_size
+    assert blob.path.read_bytes() == data
+    assert blob.sha256 == hashlib.sha256(data).hexdigest() == store.rehash(blob.sha256)
+    assert blob.hashes["md5"] == hashlib.md5(data).hexdigest()
+
+
+def test_a_mostly_empty_image_takes_little_room(tmp_path):
+    probe = tmp_path / "probe"
+    with open(probe, "wb") as handle:  # does this file system keep holes at all?
+        handle.truncate(64 * 1024 * 1024)
+    if probe.stat().st_blocks * 512 >= 64 * 1024 * 1024:
+        pytest.skip(f"the file system of {tmp_path} does not keep holes")
+    data = b"boot" + bytes(64 * 1024 * 1024) + b"end"
+    blob = BlobStore(tmp_path / "store").put_stream(io.BytesIO(data))
+    assert blob.path.stat().st_blocks * 512 < 4 * 1024 * 1024  # the 64 MiB of zeros: holes
