@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ingest_interrupt import InterruptAfter
 from typer.testing import CliRunner
 
 from dalil.app.cases import services as cases
@@ -119,19 +120,6 @@ def test_every_file_of_both_apfs_volumes_is_stored(case, mac):
     assert not FileRecord.objects.filter(exhibit=exhibit, logical_volume="").exists()
     summary = services.summary(run)
     assert summary["problems"] == [] and summary["total_records"] == run.entries
-
-
-class InterruptAfter(services.QuietContext):
-    """Ctrl+C after ``batches`` batches were stored."""
-
-    def __init__(self, batches: int) -> None:
-        self.left = batches
-
-    def cancelled(self) -> bool:
-        self.left -= 1
-        if self.left == 0:
-            raise KeyboardInterrupt
-        return False
 
 
 def test_an_ingest_interrupted_inside_the_second_volume_resumes(case, mac):

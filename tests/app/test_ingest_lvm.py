@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from ingest_interrupt import InterruptAfter
 from typer.testing import CliRunner
 
 from dalil.app.cases import services as cases
@@ -123,19 +124,6 @@ def test_every_file_of_each_logical_volume_is_stored(case, disk):
 
     summary = services.summary(run)
     assert summary["problems"] == [] and summary["total_records"] == run.entries
-
-
-class InterruptAfter(services.QuietContext):
-    """Ctrl+C after ``batches`` batches were stored."""
-
-    def __init__(self, batches: int) -> None:
-        self.left = batches
-
-    def cancelled(self) -> bool:
-        self.left -= 1
-        if self.left == 0:
-            raise KeyboardInterrupt
-        return False
 
 
 def test_an_ingest_interrupted_inside_a_logical_volume_resumes(case, disk):

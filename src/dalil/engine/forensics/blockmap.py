@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import heapq
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from typing import Any
@@ -260,17 +260,24 @@ def _map_lvm(image: Image, volume: Volume, extents: list[Extent],
         except FileSystemError as exc:
             problems.append(_lv_problem(image, volume, logical.name, str(exc)))
             continue
-        before = len(extents)
-        extents.extend(in_media(file_extents(fs, problems), logical.segments, volume.offset,
-                                volume.index, logical.name))
-        volumes.append({"index": volume.index, "offset": volume.offset,
-                        "logical_volume": logical.name, "fs_type": fs.kind,
-                        "extents": len(extents) - before})
+        _add(extents, volumes, volume, logical.name, fs.kind,
+             in_media(file_extents(fs, problems), logical.segments, volume.offset,
+                      volume.index, logical.name))
 
 
-def _holds_lvm(image: Image, volume: Volume) -> bool:
+def _add(extents: list[Extent], volumes: list[dict[str, Any]], volume: Volume, unit: str,
+         fs_type: str, found: Iterable[Extent]) -> None:
+    """Keep a mapped file system's extents and describe it in ``volumes``."""
+    before = len(extents)
+    extents.extend(found)
+    volumes.append({"index": volume.index, "offset": volume.offset, "logical_volume": unit,
+                    "fs_type": fs_type, "extents": len(extents) - before})
+
+
+def _holds(image: Image, volume: Volume, probe: Callable[[Image, int], bool]) -> bool:
+    """Whether ``probe`` (is_lvm, is_apfs) finds its magic at the volume's start."""
     try:
-        return volume.offset < image.size and is_lvm(image, volume.offset)
+        return volume.offset < image.size and probe(image, volume.offset)
     except ImageError:
         return False  # opening its file system says what cannot be read
 
@@ -294,22 +301,8 @@ def _map_apfs(image: Image, volume: Volume, extents: list[Extent],
         except FileSystemError as exc:
             problems.append(str(exc))
             continue
-        before = len(extents)
-        extents.extend(replace(extent, logical_volume=name)
-                       for extent in file_extents(fs, problems))
-        volumes.append({"index": volume.index, "offset": volume.offset,
-                        "logical_volume": name, "fs_type": fs.kind,
-                        "extents": len(extents) - before})
-
-
-def _holds_apfs(image: Image, volume: Volume) -> bool:
-    # Imported here: the apfs module builds on this one (Extent).
-    from dalil.engine.forensics.apfs import is_apfs
-
-    try:
-        return volume.offset < image.size and is_apfs(image, volume.offset)
-    except ImageError:
-        return False  # opening its file system says what cannot be read
+        _add(extents, volumes, volume, name, fs.kind,
+             (replace(extent, logical_volume=name) for extent in file_extents(fs, problems)))
 
 
 def map_image(image: Image) -> BlockMap:
@@ -320,11 +313,14 @@ def map_image(image: Image) -> BlockMap:
     problems: list[str] = []
     volumes: list[dict[str, Any]] = []
     extents: list[Extent] = []
+    # Imported here: the apfs module builds on this one (Extent).
+    from dalil.engine.forensics.apfs import is_apfs
+
     for volume in file_system_volumes(image, tsk_image):
-        if _holds_lvm(image, volume):
+        if _holds(image, volume, is_lvm):
             _map_lvm(image, volume, extents, volumes, problems)
             continue
-        if _holds_apfs(image, volume):
+        if _holds(image, volume, is_apfs):
             _map_apfs(image, volume, extents, volumes, problems)
             continue
         try:
@@ -334,8 +330,5 @@ def map_image(image: Image) -> BlockMap:
             continue
         if fs.image is not image:
             continue  # inside a decrypted layer: its offsets are not the media's
-        before = len(extents)
-        extents.extend(file_extents(fs, problems))
-        volumes.append({"index": volume.index, "offset": volume.offset, "logical_volume": "",
-                        "fs_type": fs.kind, "extents": len(extents) - before})
+        _add(extents, volumes, volume, "", fs.kind, file_extents(fs, problems))
     return BlockMap(flatten(extents), volumes, problems)
