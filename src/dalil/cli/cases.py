@@ -155,6 +155,63 @@ def evidence_add(
             out.print(f"{item.number}  {f['name']}  {f['size']} bytes  sha256 {sha}")
 
 
+# The same key options as `dalil fs` and `dalil image info` (dalil.cli.forensics), defined
+# here so that `dalil case` and `dalil evidence` do not load the image engine to start.
+_PASSWORD = typer.Option(None, "--password",
+                         help="Password (passphrase) of a BitLocker or LUKS volume.")
+_RECOVERY = typer.Option(None, "--recovery-password",
+                         help="BitLocker recovery password (48 digits in 8 groups).")
+_KEY_FILE = typer.Option(None, "--key-file",
+                         help="BitLocker startup key (.BEK) or LUKS key file.")
+
+
+@evidence_app.command("decrypt")
+def evidence_decrypt(
+    number: str = typer.Argument(..., help="Case number"),
+    exhibit: str = typer.Option(..., "--exhibit", "-e", help="Exhibit number, e.g. E1"),
+    volume: int | None = typer.Option(
+        None, "--volume",
+        help="Volume number as `dalil image info` (and mmls) show it; needed if several."),
+    password: str | None = _PASSWORD,
+    recovery_password: str | None = _RECOVERY,
+    key_file: str | None = _KEY_FILE,
+    actor: str | None = ACTOR,
+    json_: bool = JSON,
+) -> None:
+    """Decrypt a BitLocker or LUKS1 volume of an exhibit into a derived exhibit (E1.1...).
+
+    The decrypted bytes are stored and hashed as a new image exhibit; custody on both
+    exhibits records the volume, the encryption and the kind of key given, never the key.
+    Then `dalil ingest` the derived exhibit.
+    """
+    services = _services()
+    from dalil.app.forensics.decrypt import decrypt_exhibit
+    from dalil.engine.forensics.encryption import Keys
+
+    keys = Keys(password=password, recovery_password=recovery_password, key_file=key_file)
+    try:
+        case = services.get_case(number)
+        source = services.get_exhibit(case, exhibit)
+        with byte_progress(f"decrypting {source.number}", None, quiet=json_) as advance:
+            derived = decrypt_exhibit(source, volume=volume, keys=keys,
+                                      actor=actor or default_actor(), progress=advance)
+    except services.CaseError as exc:
+        fail(str(exc))
+    files: list[dict[str, Any]] = [{"name": f.name, "size": f.size, "hashes": f.hashes()}
+                                   for f in derived.files.all()]
+    created = derived.custody.order_by("seq").first()
+    if json_:
+        print_json({"case": case.number, "exhibit": derived.number,
+                    "derived_from": source.number, "description": derived.description,
+                    "files": files, "provenance": created.details if created else {}})
+        return
+    for f in files:
+        out.print(f"{derived.number}  {f['name']}  {f['size']} bytes  "
+                  f"sha256 {f['hashes']['sha256']}")
+    err.print(f"exhibit [bold]{derived.number}[/] derived from {source.number}; custody "
+              f"recorded on both. Next: dalil ingest {case.number} --exhibit {derived.number}")
+
+
 def _parse_details(pairs: list[str]) -> dict[str, Any]:
     details: dict[str, Any] = {}
     for pair in pairs:

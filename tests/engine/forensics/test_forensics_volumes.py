@@ -22,6 +22,7 @@ from dalil.engine.forensics.image import open_image
 from dalil.engine.forensics.logical import has_vss, is_lvm
 from dalil.engine.forensics.volume import list_volumes
 from dalil.engine.forensics.walk import Walk
+from dalil.engine.scenarios.luks import luks1_container
 
 MIB = 1024 * 1024
 NOTE = b"the ledger is in the safe\n"
@@ -120,36 +121,10 @@ def test_exfat_file_system(tmp_path: Path) -> None:
 
 
 def luks1(tmp_path: Path, inner: bytes, passphrase: str) -> Path:
-    """A LUKS1 container made by cryptsetup on a regular file, with ``inner`` encrypted in
-    its payload by hand (aes-xts-plain64 with the volume key we gave cryptsetup), so that
-    no loop or device-mapper device is needed."""
+    """A LUKS1 container around ``inner`` (see dalil.engine.scenarios.luks); skips the
+    test where cryptsetup is not installed."""
     need("cryptsetup")
-    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
-    key = bytes(range(64))
-    key_file = tmp_path / "volume.key"
-    key_file.write_bytes(key)
-    container = tmp_path / "luks.img"
-    with open(container, "wb") as handle:
-        handle.truncate(2 * MIB + len(inner))
-    subprocess.run(["cryptsetup", "luksFormat", "-q", "--type", "luks1",
-                    "--pbkdf-force-iterations", "1000", "--master-key-file", str(key_file),
-                    "--key-file", "-", str(container)], input=passphrase.encode(),
-                   check=True, capture_output=True)
-    dump = subprocess.run(["cryptsetup", "luksDump", str(container)], capture_output=True,
-                          text=True, check=True).stdout
-    payload = int(next(line.split()[-1] for line in dump.splitlines()
-                       if line.startswith("Payload offset"))) * 512
-    encrypted = bytearray()
-    for sector in range(len(inner) // 512):
-        tweak = struct.pack("<Q", sector) + bytes(8)
-        encryptor = Cipher(algorithms.AES(key), modes.XTS(tweak)).encryptor()
-        encrypted += encryptor.update(inner[sector * 512:(sector + 1) * 512])
-        encrypted += encryptor.finalize()
-    with open(container, "r+b") as handle:
-        handle.seek(payload)
-        handle.write(encrypted)
-    return container
+    return luks1_container(tmp_path / "luks.img", inner, passphrase)
 
 
 def test_luks1_is_reported_then_unlocked_into_its_file_system(tmp_path: Path) -> None:

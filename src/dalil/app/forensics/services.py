@@ -55,6 +55,7 @@ from dalil.app.jobs import services as jobs
 from dalil.app.jobs.models import Job
 from dalil.engine.evidence.blobstore import BlobStoreError
 from dalil.engine.forensics.apfs import container_info, is_apfs, unit_names
+from dalil.engine.forensics.encryption import Encryption, detect_encryption
 from dalil.engine.forensics.examine import (
     ExamineError,
     Opened,
@@ -224,7 +225,7 @@ def _sha256_of(handle: Any, stop: threading.Event | None = None,
     return digest.hexdigest()
 
 
-class _ImageCheck:
+class ImageCheck:
     """The SHA-256 of every file of the exhibit's image against the recorded values.
 
     "Before": computed in a background thread while the walk runs (hashlib releases the
@@ -486,7 +487,7 @@ class _Ingest:
 
     def __init__(self, exhibit: Exhibit, run: IngestRun, ctx: Context, batch_size: int,
                  hash_sets: HashSetStore | None, folder: Path,
-                 check: _ImageCheck | None = None) -> None:
+                 check: ImageCheck | None = None) -> None:
         self.exhibit = exhibit
         self.check = check
         self.folder = folder
@@ -520,7 +521,7 @@ class _Ingest:
             exhibit=self.exhibit, run=self.run, kind=kind, path=path, inode=inode,
             volume_index=volume.index if volume else None,
             volume_offset=volume.offset if volume else None, logical_volume=logical,
-            message=_where(message, self.folder, self.exhibit)))
+            message=exhibit_text(message, self.folder, self.exhibit)))
 
     def flush(self) -> None:
         if self.check is not None and (problem := self.check.mismatch()):
@@ -610,7 +611,7 @@ class _Ingest:
                         return False
         except ExamineError as exc:
             raise IngestError(f"exhibit {self.exhibit}, {where}: "
-                              f"{_where(str(exc), self.folder, self.exhibit)}") from exc
+                              f"{exhibit_text(str(exc), self.folder, self.exhibit)}") from exc
         return True
 
 
@@ -629,7 +630,7 @@ def _result_text(run: IngestRun) -> str:
             f"{run.known_bad} known-bad")
 
 
-def _where(text: str, folder: Path | None, exhibit: Exhibit) -> str:
+def exhibit_text(text: str, folder: Path | None, exhibit: Exhibit) -> str:
     """Engine messages name the temporary link: name the exhibit's image instead."""
     if folder is not None and folder.name.startswith("ingest-"):
         text = text.replace(f"{folder}/", f"exhibit {exhibit}: ").replace(
@@ -679,7 +680,7 @@ def _unit_message(exhibit: Exhibit, folder: Path | None, volume: Volume, logical
     """A walk unit's problem message: the exhibit, the volume with its offset and the LV
     or APFS volume (``kind``) first, then the engine's ``detail`` (its temporary image path
     made the exhibit's name)."""
-    detail = _where(detail, folder, exhibit).removeprefix(f"exhibit {exhibit}: ")
+    detail = exhibit_text(detail, folder, exhibit).removeprefix(f"exhibit {exhibit}: ")
     where = f"volume {volume.index} at offset {volume.offset}"
     if logical:
         where += f", {'APFS volume' if kind == 'apfs' else 'LVM logical volume'} {logical}"
@@ -690,10 +691,18 @@ def _walk_units(state: _Ingest, image: Image, volume: Volume) -> list[_WalkUnit]
     """What to walk in ``volume``: itself, each logical volume of an LVM physical volume,
     or each APFS volume of an APFS container. Unreadable LVM metadata, or a PV without
     LVs, is an IngestProblem naming the volume and its offset (``[]``: nothing to walk
-    there)."""
+    there); so is an encrypted volume, with the command that decrypts it."""
     try:
         if volume.offset >= image.size:
             return [_WalkUnit()]
+        encryption = detect_encryption(image, volume.offset)
+        if encryption is not None:
+            # The ingest takes no keys (they would end up in a job's parameters): the
+            # examiner decrypts the volume into a derived exhibit and ingests that.
+            state.problem(volume, "volume", "", None,
+                          _locked_message(state.exhibit, volume, encryption))
+            state.flush()
+            return []
         if is_apfs(image, volume.offset):
             return _apfs_units(state, image, volume)
         if not is_lvm(image, volume.offset):
@@ -713,6 +722,16 @@ def _walk_units(state: _Ingest, image: Image, volume: Volume) -> list[_WalkUnit]
             "volumes: no file system to walk"))
         state.flush()
     return [_WalkUnit(logical.name, "lvm") for logical in found]
+
+
+def _locked_message(exhibit: Exhibit, volume: Volume, encryption: Encryption) -> str:
+    """What the ingest records for an encrypted volume: the command that decrypts it."""
+    option = "--recovery-password" if encryption.is_bitlocker else "--password"
+    command = (f"dalil evidence decrypt {shlex.quote(exhibit.case.number)} --exhibit "
+               f"{shlex.quote(exhibit.number)} --volume {volume.index} {option} ...")
+    return (f"exhibit {exhibit}, volume {volume.index}: {encryption.label} volume at "
+            f"offset {encryption.offset} is encrypted: decrypt "
+            f"it into a derived exhibit with `{command}`, then ingest that exhibit")
 
 
 def _apfs_units(state: _Ingest, image: Image, volume: Volume) -> list[_WalkUnit]:
@@ -768,11 +787,11 @@ def ingest_exhibit(exhibit: Exhibit, ctx: Context | None = None, *, actor: str =
     how = ""
     hash_sets = hash_set_store()
     folder: Path | None = None
-    check: _ImageCheck | None = None
+    check: ImageCheck | None = None
     try:
         # The image's SHA-256 "before" is computed alongside the walk; the rows stored
-        # meanwhile are deleted if it does not match (see _ImageCheck).
-        check = _ImageCheck(exhibit)
+        # meanwhile are deleted if it does not match (see ImageCheck).
+        check = ImageCheck(exhibit)
         ctx.progress(0, 0, "walking the file systems")  # no total from here on: bytes, files
         with image_path(exhibit) as path:
             folder = path.parent
@@ -793,7 +812,7 @@ def ingest_exhibit(exhibit: Exhibit, ctx: Context | None = None, *, actor: str =
                 problem or "interrupted; run again to resume", check, after, how)
         raise
     except (IngestError, ImageError, FileSystemError, OSError) as exc:
-        message = _where(str(exc), folder, exhibit)
+        message = exhibit_text(str(exc), folder, exhibit)
         if not message.startswith(f"exhibit {exhibit}"):
             message = f"exhibit {exhibit}: {message}"
         problem = _settle(check, run, changed=message if isinstance(exc, _ImageChanged) else "")
@@ -813,7 +832,7 @@ def ingest_exhibit(exhibit: Exhibit, ctx: Context | None = None, *, actor: str =
     return run
 
 
-def _settle(check: _ImageCheck | None, run: IngestRun, *, changed: str = "") -> str:
+def _settle(check: ImageCheck | None, run: IngestRun, *, changed: str = "") -> str:
     """After a run stopped: wait for the image's before hash; when it did not match (or
     the image changed: ``changed`` says how), or could not be finished, delete the run's
     rows and say why. "" when the rows stored may stay."""
@@ -850,7 +869,7 @@ def _discard(run: IngestRun) -> None:
 
 def _run_pipeline(exhibit: Exhibit, run: IngestRun, path: Path, folder: Path, ctx: Context,
                   batch_size: int, hash_sets: HashSetStore | None,
-                  check: _ImageCheck | None = None) -> None:
+                  check: ImageCheck | None = None) -> None:
     image = open_image(path)
     try:
         tsk = TskImage(image)
@@ -880,7 +899,7 @@ def _run_pipeline(exhibit: Exhibit, run: IngestRun, path: Path, folder: Path, ct
         image.close()
 
 
-def _finish(run: IngestRun, status: str, error: str, check: _ImageCheck | None, after: str,
+def _finish(run: IngestRun, status: str, error: str, check: ImageCheck | None, after: str,
             how: str) -> None:
     before = check.digests[0] if check is not None and check.digests else ""
     run.status = status
@@ -959,7 +978,7 @@ def open_record(record: FileRecord) -> Iterator[tuple[FileSystem, Entry]]:
         try:
             image = open_image(path)
         except ImageError as exc:
-            raise IngestError(_where(str(exc), path.parent, exhibit)) from exc
+            raise IngestError(exhibit_text(str(exc), path.parent, exhibit)) from exc
         try:
             tsk = TskImage(image)
             volume = next((v for v in file_system_volumes(image, tsk)
@@ -971,7 +990,7 @@ def open_record(record: FileRecord) -> Iterator[tuple[FileSystem, Entry]]:
             try:
                 fs = open_volume_file_system(image, volume, record.logical_volume, tsk)
             except FileSystemError as exc:
-                raise IngestError(_where(str(exc), path.parent, exhibit)) from exc
+                raise IngestError(exhibit_text(str(exc), path.parent, exhibit)) from exc
             yield fs, _entry(record)
         finally:
             image.close()
