@@ -8,6 +8,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
+from dalil.cli.key_options import KEY_FILE, PASSWORD, RECOVERY
 from dalil.cli.output import byte_progress, err, fail, out, print_json
 from dalil.cli.root import app
 from dalil.cli.setup import default_actor, django_ready
@@ -155,14 +156,6 @@ def evidence_add(
             out.print(f"{item.number}  {f['name']}  {f['size']} bytes  sha256 {sha}")
 
 
-# The same key options as `dalil fs` and `dalil image info` (dalil.cli.forensics), defined
-# here so that `dalil case` and `dalil evidence` do not load the image engine to start.
-_PASSWORD = typer.Option(None, "--password",
-                         help="Password (passphrase) of a BitLocker or LUKS volume.")
-_RECOVERY = typer.Option(None, "--recovery-password",
-                         help="BitLocker recovery password (48 digits in 8 groups).")
-_KEY_FILE = typer.Option(None, "--key-file",
-                         help="BitLocker startup key (.BEK) or LUKS key file.")
 
 
 @evidence_app.command("decrypt")
@@ -172,9 +165,9 @@ def evidence_decrypt(
     volume: int | None = typer.Option(
         None, "--volume",
         help="Volume number as `dalil image info` (and mmls) show it; needed if several."),
-    password: str | None = _PASSWORD,
-    recovery_password: str | None = _RECOVERY,
-    key_file: str | None = _KEY_FILE,
+    password: str | None = PASSWORD,
+    recovery_password: str | None = RECOVERY,
+    key_file: str | None = KEY_FILE,
     actor: str | None = ACTOR,
     json_: bool = JSON,
 ) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
+from dalil.cli.key_options import KEY_FILE, PASSWORD, RECOVERY
 from dalil.cli.listing import SharedListing, shareable
 from dalil.cli.output import (
     err,
@@ -62,12 +63,6 @@ LOGICAL_HELP = ("LVM logical volume inside the volume (index or name, as `dalil 
                 "the ingest stored; default: the first).")
 PARTIAL = 3  # exit code: the output is there, but some directories could not be read
 
-_PASSWORD = typer.Option(None, "--password",
-                         help="Password of a BitLocker, LUKS or encrypted APFS volume.")
-_RECOVERY = typer.Option(None, "--recovery-password",
-                         help="BitLocker recovery password (48 digits in 8 groups).")
-_KEY_FILE = typer.Option(None, "--key-file",
-                         help="BitLocker startup key (.BEK) or LUKS key file.")
 
 
 def _keys(password: str | None, recovery: str | None, key_file: str | None) -> Keys:
@@ -147,9 +142,9 @@ def _report(problem: WalkProblem) -> None:
 def image_info(
     image_path: str = typer.Argument(..., metavar="IMAGE", help="Image file (first segment)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
-    password: str | None = _PASSWORD,
-    recovery_password: str | None = _RECOVERY,
-    key_file: str | None = _KEY_FILE,
+    password: str | None = PASSWORD,
+    recovery_password: str | None = RECOVERY,
+    key_file: str | None = KEY_FILE,
 ) -> None:
     """Container, media size, stored metadata and hashes, volumes and their file systems,
     encryption (BitLocker, LUKS), LVM logical volumes, shadow copies and APFS volumes."""
@@ -270,9 +265,9 @@ def fs_ls(
     recursive: bool = typer.Option(False, "-r", "--recursive", help="Walk subdirectories."),
     deleted: bool = typer.Option(False, "--deleted", help="Only deleted entries."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
-    password: str | None = _PASSWORD,
-    recovery_password: str | None = _RECOVERY,
-    key_file: str | None = _KEY_FILE,
+    password: str | None = PASSWORD,
+    recovery_password: str | None = RECOVERY,
+    key_file: str | None = KEY_FILE,
 ) -> None:
     """List entries (allocated and deleted); paths as the Sleuth Kit's `fls -p`.
 
@@ -312,9 +307,9 @@ def fs_cat(
     path: str | None = typer.Option(None, "--path", help="Path inside the file system."),
     volume: int | None = typer.Option(None, "--volume", help=VOLUME_HELP),
     logical: str | None = typer.Option(None, "--logical", help=LOGICAL_HELP),
-    password: str | None = _PASSWORD,
-    recovery_password: str | None = _RECOVERY,
-    key_file: str | None = _KEY_FILE,
+    password: str | None = PASSWORD,
+    recovery_password: str | None = RECOVERY,
+    key_file: str | None = KEY_FILE,
 ) -> None:
     """Write a file's bytes to stdout (deleted files too, where the content is still there)."""
     if (inode is None) == (path is None):
@@ -340,9 +335,9 @@ def fs_extract(
     volume: int | None = typer.Option(None, "--volume", help=VOLUME_HELP),
     logical: str | None = typer.Option(None, "--logical", help=LOGICAL_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the provenance records as JSON."),
-    password: str | None = _PASSWORD,
-    recovery_password: str | None = _RECOVERY,
-    key_file: str | None = _KEY_FILE,
+    password: str | None = PASSWORD,
+    recovery_password: str | None = RECOVERY,
+    key_file: str | None = KEY_FILE,
 ) -> None:
     """Extract every file into OUTDIR with safe names and a provenance record per file.
 
@@ -384,9 +379,9 @@ def timeline(
     volume: int | None = typer.Option(None, "--volume", help=VOLUME_HELP),
     logical: str | None = typer.Option(None, "--logical", help=LOGICAL_HELP),
     prefix: str = typer.Option("/", "--prefix", help="Mount point put before every path."),
-    password: str | None = _PASSWORD,
-    recovery_password: str | None = _RECOVERY,
-    key_file: str | None = _KEY_FILE,
+    password: str | None = PASSWORD,
+    recovery_password: str | None = RECOVERY,
+    key_file: str | None = KEY_FILE,
 ) -> None:
     """Write a timeline of the file system (TSK bodyfile for mactime, or CSV).
 
