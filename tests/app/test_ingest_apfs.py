@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ingest_interrupt import InterruptAfter
+from ingest_contexts import InterruptAfter, Messages
 from typer.testing import CliRunner
 
 from dalil.app.cases import services as cases
@@ -82,15 +82,6 @@ def _answers(key: ApfsAnswerKey, volume: str) -> dict[str, tuple[Any, ...]]:
 def _records(exhibit, unit: str) -> dict[str, tuple[Any, ...]]:
     return {r.path: (r.inode, r.type, r.size, r.sha256)
             for r in FileRecord.objects.filter(exhibit=exhibit, logical_volume=unit)}
-
-
-class Messages(services.QuietContext):
-    def __init__(self) -> None:
-        self.seen: list[str] = []
-
-    def progress(self, done, total=None, message=None, *, stop_if_cancelled=True) -> None:
-        if message:
-            self.seen.append(message)
 
 
 def test_every_file_of_both_apfs_volumes_is_stored(case, mac):

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from ingest_interrupt import InterruptAfter
+from ingest_contexts import InterruptAfter, Messages
 from typer.testing import CliRunner
 
 from dalil.app.cases import services as cases
@@ -82,15 +82,6 @@ def _stored(exhibit) -> list[tuple]:
     return list(FileRecord.objects.filter(exhibit=exhibit).order_by(
         "volume_index", "logical_volume", "seq").values_list(
         "volume_index", "logical_volume", "seq", "inode", "path", "sha256"))
-
-
-class Messages(services.QuietContext):
-    def __init__(self) -> None:
-        self.seen: list[str] = []
-
-    def progress(self, done, total=None, message=None, *, stop_if_cancelled=True) -> None:
-        if message:
-            self.seen.append(message)
 
 
 def test_every_file_of_each_logical_volume_is_stored(case, disk):
