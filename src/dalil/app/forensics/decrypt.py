@@ -143,9 +143,9 @@ def _refused(exc: UnlockError, where: str, encryption: Encryption, keys: Keys,
              folder: Path, exhibit: Exhibit) -> str:
     """The unlock failure, named by exhibit, volume and offset (not the temporary link)."""
     if not keys:
-        first = "--recovery-password" if encryption.is_bitlocker else "--password"
-        return (f"{where}: {encryption.label} volume is locked: supply {first} to decrypt "
-                f"it ({encryption.key_options}); nothing was stored")
+        return (f"{where}: {encryption.label} volume is locked: supply "
+                f"{encryption.first_key_option} to decrypt it ({encryption.key_options}); "
+                f"nothing was stored")
     detail = exhibit_text(str(exc), folder, exhibit)
     marker = f"volume at offset {encryption.offset}: "
     detail = detail.split(marker, 1)[1] if marker in detail else detail.split(": ", 1)[-1]

@@ -30,7 +30,7 @@ import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -441,23 +441,23 @@ class _Rows:
                                 if value[index] else blank)
             values.append(value)
         per = self.per_statement
-        if self.raw_sqlite:
-            # Straight to sqlite3 with its own "?" placeholders: Django's cursor rewrites
-            # every "%s" of a 25,000-parameter statement with a regex on each call (0.6 s
-            # of an ingest of 100,000 files). Same connection, same transaction; errors
-            # still become Django's.
-            raw = connection.connection
-            with connection.wrap_database_errors:
-                for start in range(0, len(values), per):
-                    part = values[start:start + per]
-                    raw.execute(self._statement(len(part)),
-                                [item for value in part for item in value])
-            return
-        with connection.cursor() as cursor:
+        with self._executing() as execute:
             for start in range(0, len(values), per):
                 part = values[start:start + per]
-                cursor.execute(self._statement(len(part)),
-                               [item for value in part for item in value])
+                execute(self._statement(len(part)), [item for value in part for item in value])
+
+    @contextmanager
+    def _executing(self) -> Iterator[Callable[[str, list[Any]], object]]:
+        """What runs a statement: on SQLite, sqlite3 itself with its own "?" placeholders
+        (Django's cursor rewrites every "%s" of a 25,000-parameter statement with a regex
+        on each call: 0.6 s of an ingest of 100,000 files), on the same connection and in
+        the same transaction, its errors still made Django's; elsewhere Django's cursor."""
+        if self.raw_sqlite:
+            with connection.wrap_database_errors:
+                yield connection.connection.execute
+            return
+        with connection.cursor() as cursor:
+            yield cursor.execute
 
     def _statement(self, rows: int) -> str:
         statement = self._statements.get(rows)
@@ -522,6 +522,11 @@ class _Ingest:
             volume_index=volume.index if volume else None,
             volume_offset=volume.offset if volume else None, logical_volume=logical,
             message=exhibit_text(message, self.folder, self.exhibit)))
+
+    def volume_problem(self, volume: Volume, message: str, logical: str = "") -> None:
+        """A volume (or walk unit) that cannot be walked at all, stored at once."""
+        self.problem(volume, "volume", "", None, message, logical)
+        self.flush()
 
     def flush(self) -> None:
         if self.check is not None and (problem := self.check.mismatch()):
@@ -606,8 +611,7 @@ class _Ingest:
                         text = (_unit_message(self.exhibit, self.folder, volume, name,
                                               message.message, part.kind)
                                 if name else f"exhibit {self.exhibit}: {message.message}")
-                        self.problem(volume, "volume", "", None, text, logical=name)
-                        self.flush()
+                        self.volume_problem(volume, text, logical=name)
                         return False
         except ExamineError as exc:
             raise IngestError(f"exhibit {self.exhibit}, {where}: "
@@ -699,9 +703,7 @@ def _walk_units(state: _Ingest, image: Image, volume: Volume) -> list[_WalkUnit]
         if encryption is not None:
             # The ingest takes no keys (they would end up in a job's parameters): the
             # examiner decrypts the volume into a derived exhibit and ingests that.
-            state.problem(volume, "volume", "", None,
-                          _locked_message(state.exhibit, volume, encryption))
-            state.flush()
+            state.volume_problem(volume, _locked_message(state.exhibit, volume, encryption))
             return []
         if is_apfs(image, volume.offset):
             return _apfs_units(state, image, volume)
@@ -712,23 +714,21 @@ def _walk_units(state: _Ingest, image: Image, volume: Volume) -> list[_WalkUnit]
     except ImageError:
         return [_WalkUnit()]  # opening its file system says what cannot be read
     except LogicalVolumeError as exc:
-        state.problem(volume, "volume", "", None,
-                      _unit_message(state.exhibit, state.folder, volume, "", str(exc)))
-        state.flush()
+        state.volume_problem(volume, _unit_message(state.exhibit, state.folder, volume, "",
+                                                   str(exc)))
         return []
     if not found:
-        state.problem(volume, "volume", "", None, _unit_message(
+        state.volume_problem(volume, _unit_message(
             state.exhibit, state.folder, volume, "", "LVM physical volume without logical "
             "volumes: no file system to walk"))
-        state.flush()
     return [_WalkUnit(logical.name, "lvm") for logical in found]
 
 
 def _locked_message(exhibit: Exhibit, volume: Volume, encryption: Encryption) -> str:
     """What the ingest records for an encrypted volume: the command that decrypts it."""
-    option = "--recovery-password" if encryption.is_bitlocker else "--password"
     command = (f"dalil evidence decrypt {shlex.quote(exhibit.case.number)} --exhibit "
-               f"{shlex.quote(exhibit.number)} --volume {volume.index} {option} ...")
+               f"{shlex.quote(exhibit.number)} --volume {volume.index} "
+               f"{encryption.first_key_option} ...")
     return (f"exhibit {exhibit}, volume {volume.index}: {encryption.label} volume at "
             f"offset {encryption.offset} is encrypted: decrypt "
             f"it into a derived exhibit with `{command}`, then ingest that exhibit")
@@ -757,12 +757,11 @@ def _apfs_units(state: _Ingest, image: Image, volume: Volume) -> list[_WalkUnit]
         if not info.encrypted:
             units.append(_WalkUnit(name, "apfs" if name else ""))
             continue
-        state.problem(volume, "volume", "", None, _unit_message(
+        state.volume_problem(volume, _unit_message(
             state.exhibit, state.folder, volume, name,
             f"encrypted APFS volume {info.index} {info.name!r}: supply --password or "
             f"--recovery-password to read it (dalil fs ... --logical {shlex.quote(name)}); "
             "not walked", "apfs"), logical=name)
-        state.flush()
     return units
 
 

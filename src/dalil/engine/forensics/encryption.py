@@ -52,10 +52,14 @@ class Encryption:
             return "--recovery-password (or --password, or --key-file with a .BEK startup key)"
         return "--password (or --key-file)"
 
+    @property
+    def first_key_option(self) -> str:
+        """The CLI option an examiner most often has the key for."""
+        return "--recovery-password" if self.is_bitlocker else "--password"
+
     def locked_message(self, where: str) -> str:
-        first = "--recovery-password" if self.is_bitlocker else "--password"
-        return (f"{where}: {self.label} volume at offset {self.offset}: supply {first} "
-                f"to decrypt it ({self.key_options})")
+        return (f"{where}: {self.label} volume at offset {self.offset}: supply "
+                f"{self.first_key_option} to decrypt it ({self.key_options})")
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": self.kind, "label": self.label, "offset": self.offset}

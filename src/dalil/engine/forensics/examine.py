@@ -20,9 +20,10 @@ import contextlib
 import multiprocessing
 import signal
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from dalil.engine.evidence.hashing import new_hash
@@ -244,34 +245,29 @@ class _Examiner:
         fs = self.fs
         head = b""
         done = 0
-        if entry.size <= HASHED_HERE:
+        hashed_here = entry.size <= HASHED_HERE
+        if hashed_here:
             digests = [blank.copy() for blank in self.blank_digests]
-            try:
-                for chunk in read_content(fs, entry, tsk_file):
-                    if len(head) < HEAD_SIZE:
-                        head += chunk[:HEAD_SIZE - len(head)]
-                    for digest in digests:
-                        digest.update(chunk)
-                    done += len(chunk)
-            except (ExtractError, OSError) as exc:
-                row["error"] = str(exc) or repr(exc)
-            if not row["error"]:  # content not read in full: no digest stored
-                row.update(zip(self.unit.algorithms, (d.hexdigest() for d in digests),
-                               strict=True))
+            feeds: list[Callable[[bytes], object]] = [d.update for d in digests]
         else:
-            hasher = self.hasher
             slot = self.slot
             self.slot += 1
-            try:
-                for chunk in read_content(fs, entry, tsk_file):
-                    if len(head) < HEAD_SIZE:
-                        head += chunk[:HEAD_SIZE - len(head)]
-                    hasher.feed(slot, chunk)
-                    done += len(chunk)
-            except (ExtractError, OSError) as exc:
-                row["error"] = str(exc) or repr(exc)
-            hasher.feed(slot, b"", last=True)
-            batch.hashing[slot] = row
+            feeds = [partial(self.hasher.feed, slot)]
+        try:
+            for chunk in read_content(fs, entry, tsk_file):
+                if len(head) < HEAD_SIZE:
+                    head += chunk[:HEAD_SIZE - len(head)]
+                for feed in feeds:
+                    feed(chunk)
+                done += len(chunk)
+        except (ExtractError, OSError) as exc:
+            row["error"] = str(exc) or repr(exc)
+        if not hashed_here:
+            self.hasher.feed(slot, b"", last=True)
+            batch.hashing[slot] = row  # its digests are set when the batch is finished
+        elif not row["error"]:  # content not read in full: no digest stored
+            row.update(zip(self.unit.algorithms, (d.hexdigest() for d in digests),
+                           strict=True))
         row["bytes_read"] = done
         self.bytes_read += done
         # Only label, MIME type and mismatch are stored: libmagic's description is not asked.
