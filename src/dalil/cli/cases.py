@@ -8,7 +8,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from dalil.cli.key_options import KEY_FILE, PASSWORD, RECOVERY
+from dalil.cli.image_options import KEY_FILE, PASSWORD, RECOVERY, VOLUME_HELP, keys_given
 from dalil.cli.output import byte_progress, err, fail, out, print_json
 from dalil.cli.root import app
 from dalil.cli.setup import default_actor, django_ready
@@ -156,15 +156,11 @@ def evidence_add(
             out.print(f"{item.number}  {f['name']}  {f['size']} bytes  sha256 {sha}")
 
 
-
-
 @evidence_app.command("decrypt")
 def evidence_decrypt(
     number: str = typer.Argument(..., help="Case number"),
     exhibit: str = typer.Option(..., "--exhibit", "-e", help="Exhibit number, e.g. E1"),
-    volume: int | None = typer.Option(
-        None, "--volume",
-        help="Volume number as `dalil image info` (and mmls) show it; needed if several."),
+    volume: int | None = typer.Option(None, "--volume", help=VOLUME_HELP),
     password: str | None = PASSWORD,
     recovery_password: str | None = RECOVERY,
     key_file: str | None = KEY_FILE,
@@ -179,9 +175,8 @@ def evidence_decrypt(
     """
     services = _services()
     from dalil.app.forensics.decrypt import decrypt_exhibit
-    from dalil.engine.forensics.encryption import Keys
 
-    keys = Keys(password=password, recovery_password=recovery_password, key_file=key_file)
+    keys = keys_given(password, recovery_password, key_file)
     try:
         case = services.get_case(number)
         source = services.get_exhibit(case, exhibit)

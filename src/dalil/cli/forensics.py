@@ -12,7 +12,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from dalil.cli.key_options import KEY_FILE, PASSWORD, RECOVERY
+from dalil.cli.image_options import KEY_FILE, PASSWORD, RECOVERY, VOLUME_HELP, keys_given
 from dalil.cli.listing import SharedListing, shareable
 from dalil.cli.output import (
     err,
@@ -56,17 +56,12 @@ fs_app = typer.Typer(help="File systems inside disk images: list, read, extract.
 app.add_typer(image_app, name="image")
 app.add_typer(fs_app, name="fs")
 
-VOLUME_HELP = "Volume number as `dalil image info` (and mmls) show it; needed if several."
 LOGICAL_HELP = ("LVM logical volume inside the volume (index or name, as `dalil image info` "
                 "lists them; needed if the PV holds several), VSS snapshot K of an NTFS "
                 "volume, or APFS volume of an APFS container (index, name, or the name "
                 "the ingest stored; default: the first).")
 PARTIAL = 3  # exit code: the output is there, but some directories could not be read
 
-
-
-def _keys(password: str | None, recovery: str | None, key_file: str | None) -> Keys:
-    return Keys(password=password, recovery_password=recovery, key_file=key_file)
 
 
 class _Problems:
@@ -148,7 +143,7 @@ def image_info(
 ) -> None:
     """Container, media size, stored metadata and hashes, volumes and their file systems,
     encryption (BitLocker, LUKS), LVM logical volumes, shadow copies and APFS volumes."""
-    keys = _keys(password, recovery_password, key_file)
+    keys = keys_given(password, recovery_password, key_file)
     with _opened(image_path) as image:
         tsk = TskImage(image)
         volumes: list[dict[str, Any]] = []
@@ -274,7 +269,7 @@ def fs_ls(
     Exit code 3: listed, but some directories could not be read (named on stderr).
     """
     problems = _Problems()
-    keys = _keys(password, recovery_password, key_file)
+    keys = keys_given(password, recovery_password, key_file)
 
     def keep(entry: Entry) -> bool:
         return entry.deleted or not deleted
@@ -315,7 +310,7 @@ def fs_cat(
     if (inode is None) == (path is None):
         fail("give exactly one of --inode or --path", code=2)
     with _opened(image_path) as image:
-        fs = _file_system(image, volume, _keys(password, recovery_password, key_file), logical)
+        fs = _file_system(image, volume, keys_given(password, recovery_password, key_file), logical)
         try:
             entry = find_by_inode(fs, inode) if inode is not None else find_by_path(fs, path or "")
             if entry.is_dir:
@@ -345,7 +340,7 @@ def fs_extract(
     """
     problems = _Problems()
     with _opened(image_path) as image:
-        fs = _file_system(image, volume, _keys(password, recovery_password, key_file), logical)
+        fs = _file_system(image, volume, keys_given(password, recovery_password, key_file), logical)
         try:
             records = list(extract_all(fs, outdir, include_deleted=deleted, on_problem=problems))
         except (ExtractError, OSError) as exc:
@@ -393,7 +388,7 @@ def timeline(
         fail("--artifacts needs --format csv", code=2)
     problems = _Problems()
     with _opened(image_path) as image:
-        fs = _file_system(image, volume, _keys(password, recovery_password, key_file), logical)
+        fs = _file_system(image, volume, keys_given(password, recovery_password, key_file), logical)
         events: list[TimelineEvent] = []
         if artifacts:
             from dalil.engine.forensics.artifacts import parse_file_system

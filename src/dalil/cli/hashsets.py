@@ -9,7 +9,8 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from dalil.cli.forensics import LOGICAL_HELP, VOLUME_HELP, _file_system, _opened, _report
+from dalil.cli.forensics import LOGICAL_HELP, _file_system, _opened, _report
+from dalil.cli.image_options import VOLUME_HELP
 from dalil.cli.output import err, fail, out, print_json
 from dalil.cli.root import app
 from dalil.engine.forensics.artifacts import ArtifactError, parse_file_system, select_parsers
